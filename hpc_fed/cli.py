@@ -1,0 +1,77 @@
+"""`hpc-fed` command line: train, launch (torchrun on this node), make-tiny-model."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+
+
+def _launch(args, rest: list[str]) -> int:
+    """Exec torchrun on this node with `python -m hpc_fed.train` and the same arguments."""
+    from hpc_fed.config import load_config
+    from hpc_fed.errors import HpcFedError
+
+    overrides = [a for a in rest if "=" in a and not a.startswith("-")]
+    try:  # fail before spawning processes
+        load_config(args.config, overrides)
+    except HpcFedError as exc:
+        print(f"hpc-fed: error: {exc}", file=sys.stderr)
+        return 2
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+           f"--nproc_per_node={args.nproc}", "-m", "hpc_fed.train"]
+    if args.config:
+        cmd += ["--config", args.config]
+    cmd += rest
+    sys.stdout.flush()
+    os.execv(sys.executable, cmd)
+    return 0  # not reached
+
+
+def _make_tiny(args) -> int:
+    from hpc_fed.config import TinyModelConfig
+    from hpc_fed.model.build import build_tiny_atomically
+    from pathlib import Path
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    out = Path(args.dir)
+    if out.exists():
+        if not args.force:
+            print(f"hpc-fed: error: {out} exists; pass --force to rebuild it", file=sys.stderr)
+            return 2
+        shutil.rmtree(out)
+    cfg = TinyModelConfig(prefit_steps=args.prefit_steps, seed=args.seed)
+    manifest = build_tiny_atomically(out, cfg)
+    print(f"tiny model written to {out}: {manifest}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    p = argparse.ArgumentParser(prog="hpc-fed", description="Federated LoRA fine-tuning of MLLMs.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("train", add_help=False, help="run in this process (world of 1) or under torchrun")
+    lp = sub.add_parser("launch", help="run with torchrun on this node")
+    lp.add_argument("--nproc", type=int, default=2, help="processes on this node (default 2)")
+    lp.add_argument("--config", "-c")
+    mp = sub.add_parser("make-tiny-model", help="build the offline tiny LLaVA-style model")
+    mp.add_argument("dir")
+    mp.add_argument("--prefit-steps", type=int, default=400)
+    mp.add_argument("--seed", type=int, default=0)
+    mp.add_argument("--force", action="store_true")
+    if argv and argv[0] == "train":
+        from hpc_fed.train import main as train_main
+
+        return train_main(argv[1:])
+    args, rest = p.parse_known_args(argv)
+    if args.cmd == "launch":
+        return _launch(args, rest)
+    if rest:
+        p.error(f"unrecognized arguments: {' '.join(rest)}")
+    return _make_tiny(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Local training of a federated client on its group's DeepSpeed engine."""

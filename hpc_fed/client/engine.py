@@ -1,0 +1,125 @@
+"""One DeepSpeed engine per client group, built once and reused for every client it trains.
+
+Between clients the engine is not rebuilt: the global adapter is written into it (and into
+ZeRO's own fp32 master copy, which would otherwise overwrite it at the next step), the
+optimizer state is cleared so each client starts a fresh AdamW, and the round's learning rate
+is set.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import copy
+
+import torch
+
+from hpc_fed.client.zero3_groups import scope_trace_check_to_group
+from hpc_fed.config import TrainConfig
+from hpc_fed.distributed.topology import Topology
+from hpc_fed.model.loading import trainable_parameters
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
+    """auto: bf16 on GPU, fp32 on CPU."""
+    if precision == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    return {"fp32": torch.float32, "bf16": torch.bfloat16}[precision]
+
+
+def _deep_update(base: dict, extra: dict) -> dict:
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            _deep_update(base[k], v)
+        else:
+            base[k] = v
+    return base
+
+
+def deepspeed_config(cfg: TrainConfig, group_size: int, dtype: torch.dtype) -> dict:
+    """The DeepSpeed config of one client group (data parallel over its G ranks)."""
+    ds = {
+        "train_micro_batch_size_per_gpu": cfg.micro_batch_size,
+        "gradient_accumulation_steps": cfg.grad_accum,
+        "train_batch_size": cfg.micro_batch_size * cfg.grad_accum * group_size,
+        "gradient_clipping": cfg.max_grad_norm,
+        "zero_optimization": {"stage": cfg.zero_stage},
+        "bf16": {"enabled": dtype == torch.bfloat16},
+        "zero_allow_untested_optimizer": True,
+        "steps_per_print": 1 << 30,
+        "wall_clock_breakdown": False,
+    }
+    return _deep_update(ds, copy.deepcopy(dict(cfg.deepspeed)))
+
+
+class ClientEngine:
+    """The group's DeepSpeed engine plus the adapter's read/write/reset operations."""
+
+    def __init__(self, model, topo: Topology, cfg: TrainConfig, dtype: torch.dtype):
+        import deepspeed
+
+        self.topo = topo
+        self.dtype = dtype
+        self.zero_stage = cfg.zero_stage
+        if cfg.zero_stage == 3 and topo.num_groups > 1:
+            scope_trace_check_to_group(topo.dp_group, src=topo.group_ranks()[0])
+        named = trainable_parameters(model)
+        self.names = [n for n, _ in named]
+        optimizer = torch.optim.AdamW([p for _, p in named], lr=cfg.lr,
+                                      weight_decay=cfg.weight_decay)
+        self.engine, self.optimizer, _, _ = deepspeed.initialize(
+            model=model, optimizer=optimizer, config=deepspeed_config(cfg, topo.group_size, dtype),
+            mpu=topo.mpu())
+        self.params = [p for _, p in trainable_parameters(self.engine.module)]
+        if [n for n, _ in trainable_parameters(self.engine.module)] != self.names:
+            raise RuntimeError("DeepSpeed changed the set of trainable parameters")
+
+    @property
+    def module(self):
+        return self.engine.module
+
+    def _gathered(self, modifier_rank=None):
+        """Full parameters under ZeRO-3 (a collective over the group); a no-op otherwise."""
+        if self.zero_stage == 3:
+            from deepspeed.runtime.zero import GatheredParameters
+
+            return GatheredParameters(self.params, modifier_rank=modifier_rank)
+        return contextlib.nullcontext()
+
+    def read_adapter(self) -> dict[str, torch.Tensor]:
+        """The full adapter as fp32 CPU tensors (identical on every rank of the group)."""
+        with self._gathered():
+            return {n: p.detach().to("cpu", torch.float32).clone()
+                    for n, p in zip(self.names, self.params)}
+
+    def write_adapter(self, state: dict[str, torch.Tensor]) -> None:
+        """Load `state` into the live engine so that the next step starts from it."""
+        with self._gathered(modifier_rank=0), torch.no_grad():
+            for n, p in zip(self.names, self.params):
+                p.copy_(state[n].to(p.device, p.dtype))
+        refresh = getattr(self.optimizer, "refresh_fp32_params", None)
+        if refresh is not None:  # ZeRO / bf16 keep an fp32 master copy that step() writes back
+            refresh()
+
+    def _inner_optimizers(self):
+        inner = getattr(self.optimizer, "optimizer", None)
+        return [self.optimizer] if inner is None else [self.optimizer, inner]
+
+    def start_client(self, lr: float) -> None:
+        """Fresh AdamW state and this round's learning rate."""
+        for opt in self._inner_optimizers():
+            if isinstance(opt, torch.optim.Optimizer):
+                opt.state = collections.defaultdict(dict)
+            for group in opt.param_groups:
+                group["lr"] = lr
+        self.engine.train()
+
+    def train_micro_batch(self, batch: dict[str, torch.Tensor]) -> float:
+        """Forward + backward + (at the accumulation boundary) optimizer step; returns the loss."""
+        batch = {k: v.to(self.topo.device) for k, v in batch.items()}
+        if "pixel_values" in batch:
+            batch["pixel_values"] = batch["pixel_values"].to(self.dtype)
+        loss = self.engine(**batch).loss
+        self.engine.backward(loss)
+        self.engine.step()
+        return float(loss.detach())

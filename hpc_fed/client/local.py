@@ -1,0 +1,74 @@
+"""Train one client for one round on the group's engine.
+
+The client's samples are split over the group's ranks (rank j of G takes every G-th sample);
+each rank draws micro-batches from its share in epochs shuffled by a generator keyed by
+(train.seed, round, client, rank in group): data order differs per rank, never the adapter.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from hpc_fed.client.engine import ClientEngine
+from hpc_fed.config import TrainConfig
+from hpc_fed.data.collate import Collator
+from hpc_fed.data.records import Record
+
+
+@dataclass
+class ClientResult:
+    client: int
+    num_samples: int
+    train_loss: float  # mean over the client's micro-batches and the group's ranks
+    steps: int  # optimizer steps
+
+
+def local_steps(cfg: TrainConfig, num_samples: int, group_size: int) -> int:
+    """Optimizer steps for one client in one round (identical on the group's ranks)."""
+    if cfg.local_steps is not None:
+        return cfg.local_steps
+    per_step = cfg.micro_batch_size * cfg.grad_accum * group_size
+    return max(1, math.ceil(cfg.local_epochs * num_samples / per_step))
+
+
+def rank_share(indices: list[int], rank_in_group: int, group_size: int) -> list[int]:
+    """This rank's part of a client's samples; every rank gets all of a client smaller than G."""
+    if len(indices) < group_size:
+        return list(indices)
+    return list(indices[rank_in_group::group_size])
+
+
+def batch_order(share: list[int], count: int, seed: tuple[int, ...]) -> list[int]:
+    """`count` sample indices: successive shuffled passes over `share`."""
+    rng = np.random.default_rng(list(seed))
+    order: list[int] = []
+    while len(order) < count:
+        order.extend(np.asarray(share)[rng.permutation(len(share))].tolist())
+    return order[:count]
+
+
+def train_client(engine: ClientEngine, collator: Collator, records: list[Record],
+                 client: int, indices: list[int], round_idx: int, lr: float,
+                 cfg: TrainConfig) -> ClientResult:
+    topo = engine.topo
+    steps = local_steps(cfg, len(indices), topo.group_size)
+    micro = steps * cfg.grad_accum
+    share = rank_share(indices, topo.rank_in_group, topo.group_size)
+    order = batch_order(share, micro * cfg.micro_batch_size,
+                        (cfg.seed, round_idx, client, topo.rank_in_group))
+    engine.start_client(lr)
+    losses = []
+    for m in range(micro):
+        chunk = order[m * cfg.micro_batch_size:(m + 1) * cfg.micro_batch_size]
+        losses.append(engine.train_micro_batch(collator.train_batch([records[i] for i in chunk])))
+    loss = torch.tensor([float(np.mean(losses))], dtype=torch.float64)
+    if topo.group_size > 1:
+        dist.all_reduce(loss, group=topo.dp_group)
+        loss /= topo.group_size
+    return ClientResult(client=client, num_samples=len(indices), train_loss=float(loss),
+                        steps=steps)

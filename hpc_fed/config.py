@@ -1,0 +1,205 @@
+"""Typed run configuration: dataclass schema <- YAML file <- CLI dotlist, validated at load.
+
+`load_config(path, overrides)` is the only way a run gets its config. The one rule that needs
+the world size (divisibility by `fed.ranks_per_client`) is checked by
+`hpc_fed.distributed.topology.num_client_groups` once the process group exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from hpc_fed.errors import ConfigError
+
+
+@dataclass
+class TinyModelConfig:
+    """How `model.path` is built when it does not exist (the offline tiny LLaVA).
+
+    The tiny base is made trainable for LoRA by a short centralized pre-fit of all its weights
+    on easy-VQA's reserved `prefit` image slice (never used by the benchmark), on the open
+    (shape / colour) questions only, so yes/no questions stay to be learned federatedly.
+    """
+
+    build_if_missing: bool = True
+    prefit_steps: int = 400
+    prefit_batch_size: int = 32
+    prefit_lr: float = 1e-3
+    seed: int = 0
+
+
+@dataclass
+class LoraSettings:
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+    target_modules: list[str] = field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"]
+    )
+    # Trained in full alongside the LoRA matrices and aggregated like them.
+    modules_to_save: list[str] = field(default_factory=lambda: ["multi_modal_projector"])
+
+
+@dataclass
+class ModelConfig:
+    # A local directory or a hub name, loaded with AutoModelForImageTextToText/AutoProcessor.
+    path: str = "runs/models/tiny-llava"
+    trust_remote_code: bool = False
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    tiny: TinyModelConfig = field(default_factory=TinyModelConfig)
+
+
+@dataclass
+class DataConfig:
+    name: str = "easyvqa"
+    partition: str = "dirichlet"  # iid | dirichlet
+    alpha: float = 0.5  # Dirichlet concentration (label skew); smaller = more skew
+    seed: int = 0
+    # Optional caps to keep runs short; the subset is drawn with `seed`, identical on all ranks.
+    max_train_samples: Optional[int] = None
+    max_test_samples: Optional[int] = None
+
+
+@dataclass
+class FedConfig:
+    algorithm: str = "fedavg"
+    rounds: int = 10
+    num_clients: int = 10
+    sample_clients: int = 2  # clients sampled per round
+    ranks_per_client: int = 1  # ranks in one client group (DeepSpeed data-parallel size)
+    seed: int = 0  # client sampling; identical on every rank
+
+
+@dataclass
+class TrainConfig:
+    # Exactly one of local_steps / local_epochs: local work per client per round.
+    local_steps: Optional[int] = 20
+    local_epochs: Optional[float] = None
+    micro_batch_size: int = 16  # per rank
+    grad_accum: int = 1
+    lr: float = 2e-3
+    min_lr_ratio: float = 0.1  # cosine floor as a fraction of lr
+    warmup_rounds: int = 1  # whole rounds of linear warm-up (round r gets lr*(r+1)/warmup)
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    zero_stage: int = 2
+    precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16
+    seed: int = 0  # local data order; offset per client, round and rank
+    # Merged over the generated DeepSpeed config, e.g.
+    # train.deepspeed={zero_optimization: {stage3_param_persistence_threshold: 0}}
+    deepspeed: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class EvalConfig:
+    every: int = 1  # evaluate the global model every N rounds (0: only initial and final)
+    batch_size: int = 32
+    initial: bool = True  # evaluate the base model (with a zero LoRA update) before training
+
+
+@dataclass
+class OutputConfig:
+    dir: str = ""  # run directory; empty: runs/run-<timestamp>
+    save_adapter: bool = True
+
+
+@dataclass
+class RunConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    fed: FedConfig = field(default_factory=FedConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+
+KNOWN_ALGORITHMS = ("fedavg",)
+KNOWN_DATASETS = ("easyvqa",)
+KNOWN_PARTITIONS = ("iid", "dirichlet")
+KNOWN_PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """Merge schema, YAML file and `key=value` overrides into a validated RunConfig."""
+    merged = OmegaConf.structured(RunConfig)
+    try:
+        if path is not None:
+            path = Path(path)
+            if not path.is_file():
+                raise ConfigError(f"config file {path} does not exist; pass an existing YAML file")
+            merged = OmegaConf.merge(merged, OmegaConf.load(path))
+        for item in overrides or []:
+            if "=" not in item:
+                raise ConfigError(f"override {item!r} is not key=value; write e.g. fed.rounds=3")
+        if overrides:
+            merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(list(overrides)))
+        cfg = OmegaConf.to_object(merged)
+    except OmegaConfBaseException as exc:
+        where = f" in {path}" if path is not None else ""
+        key = getattr(exc, "full_key", None)
+        raise ConfigError(
+            f"config key {key!r}{where}: {exc.msg if hasattr(exc, 'msg') else exc}; "
+            "check the spelling against hpc_fed/config.py"
+        ) from None
+    validate(cfg)
+    return cfg
+
+
+def _require(cond: bool, message: str) -> None:
+    if not cond:
+        raise ConfigError(message)
+
+
+def validate(cfg: RunConfig) -> None:
+    """Reject impossible values, naming the key, the value and the fix."""
+    f, t, d, e, m = cfg.fed, cfg.train, cfg.data, cfg.eval, cfg.model
+    _require(f.algorithm in KNOWN_ALGORITHMS,
+             f"fed.algorithm ({f.algorithm!r}) is unknown; choose one of {KNOWN_ALGORITHMS}")
+    _require(f.rounds >= 1, f"fed.rounds ({f.rounds}) must be >= 1")
+    _require(f.num_clients >= 1, f"fed.num_clients ({f.num_clients}) must be >= 1")
+    _require(1 <= f.sample_clients <= f.num_clients,
+             f"fed.sample_clients ({f.sample_clients}) must be between 1 and fed.num_clients "
+             f"({f.num_clients}); lower fed.sample_clients or raise fed.num_clients")
+    _require(f.ranks_per_client >= 1, f"fed.ranks_per_client ({f.ranks_per_client}) must be >= 1")
+    _require(d.name in KNOWN_DATASETS,
+             f"data.name ({d.name!r}) is unknown; choose one of {KNOWN_DATASETS}")
+    _require(d.partition in KNOWN_PARTITIONS,
+             f"data.partition ({d.partition!r}) is unknown; choose one of {KNOWN_PARTITIONS}")
+    _require(d.alpha > 0, f"data.alpha ({d.alpha}) must be > 0 (Dirichlet concentration)")
+    for key in ("max_train_samples", "max_test_samples"):
+        value = getattr(d, key)
+        _require(value is None or value >= 1, f"data.{key} ({value}) must be >= 1 or null")
+    _require((t.local_steps is None) != (t.local_epochs is None),
+             f"set exactly one of train.local_steps ({t.local_steps}) and train.local_epochs "
+             f"({t.local_epochs}); set the other to null")
+    _require(t.local_steps is None or t.local_steps >= 1,
+             f"train.local_steps ({t.local_steps}) must be >= 1")
+    _require(t.local_epochs is None or t.local_epochs > 0,
+             f"train.local_epochs ({t.local_epochs}) must be > 0")
+    _require(t.micro_batch_size >= 1, f"train.micro_batch_size ({t.micro_batch_size}) must be >= 1")
+    _require(t.grad_accum >= 1, f"train.grad_accum ({t.grad_accum}) must be >= 1")
+    _require(t.lr >= 0, f"train.lr ({t.lr}) must be >= 0")
+    _require(0 <= t.min_lr_ratio <= 1, f"train.min_lr_ratio ({t.min_lr_ratio}) must be in [0, 1]")
+    _require(t.warmup_rounds >= 0, f"train.warmup_rounds ({t.warmup_rounds}) must be >= 0")
+    _require(t.warmup_rounds <= f.rounds,
+             f"train.warmup_rounds ({t.warmup_rounds}) exceeds fed.rounds ({f.rounds}); "
+             "lower train.warmup_rounds")
+    _require(t.zero_stage in (0, 1, 2, 3), f"train.zero_stage ({t.zero_stage}) must be 0, 1, 2 or 3")
+    _require(t.precision in KNOWN_PRECISIONS,
+             f"train.precision ({t.precision!r}) must be one of {KNOWN_PRECISIONS}")
+    _require(t.max_grad_norm >= 0, f"train.max_grad_norm ({t.max_grad_norm}) must be >= 0")
+    _require(e.every >= 0, f"eval.every ({e.every}) must be >= 0 (0 evaluates only at the end)")
+    _require(e.batch_size >= 1, f"eval.batch_size ({e.batch_size}) must be >= 1")
+    _require(m.lora.r >= 1, f"model.lora.r ({m.lora.r}) must be >= 1")
+    _require(0 <= m.lora.dropout < 1, f"model.lora.dropout ({m.lora.dropout}) must be in [0, 1)")
+    _require(bool(m.lora.target_modules), "model.lora.target_modules is empty; name at least one module")
+    _require(m.tiny.prefit_steps >= 0, f"model.tiny.prefit_steps ({m.tiny.prefit_steps}) must be >= 0")
+
+
+def to_yaml(cfg: RunConfig) -> str:
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg))

@@ -1,0 +1,126 @@
+"""Turn records into model batches with the model's own processor and chat template.
+
+Training batches put the loss on the answer tokens only (prompt and padding are -100).
+Scoring batches pair each record with each of its options, for option log-likelihoods.
+Records without an image get a prompt without an image slot, and a mixed batch passes only
+the images that are present.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+
+import torch
+from PIL import Image
+
+from hpc_fed.data.records import Record
+from hpc_fed.errors import DataFormatError
+
+IGNORE_INDEX = -100
+
+
+def user_message(record: Record) -> list[dict]:
+    """The user turn: image slot (if any), the sample's text (if any), then the question."""
+    parts: list[dict] = []
+    if record.image is not None:
+        parts.append({"type": "image"})
+    prompt = record.question if record.text is None else f"{record.text}\n{record.question}"
+    parts.append({"type": "text", "text": prompt})
+    return [{"role": "user", "content": parts}]
+
+
+@lru_cache(maxsize=8192)
+def load_image(path: str) -> Image.Image:
+    try:
+        with Image.open(path) as img:
+            return img.convert("RGB")
+    except (OSError, ValueError) as exc:
+        raise DataFormatError(f"image {path} cannot be read ({exc}); fix or remove the file") from None
+
+
+class Collator:
+    """Builds padded batches for one processor (right padding, pad id from its tokenizer)."""
+
+    def __init__(self, processor):
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self._answer_cache: dict[str, list[int]] = {}
+
+    def _prompts(self, records: Sequence[Record]) -> tuple[list[list[int]], torch.Tensor | None]:
+        texts = [self.processor.apply_chat_template(user_message(r), add_generation_prompt=True,
+                                                    tokenize=False) for r in records]
+        images = [load_image(r.image) for r in records if r.image is not None]
+        enc = self.processor(text=texts, images=images or None, return_tensors="pt", padding=True)
+        ids = [row[mask.bool()].tolist() for row, mask in zip(enc["input_ids"], enc["attention_mask"])]
+        return ids, enc.get("pixel_values")
+
+    def answer_ids(self, answer: str, eos: bool) -> list[int]:
+        key = f"{answer}\x00{eos}"
+        if key not in self._answer_cache:
+            ids = self.tokenizer(answer, add_special_tokens=False)["input_ids"]
+            if not ids:
+                raise DataFormatError(f"answer {answer!r} tokenizes to nothing; check the dataset")
+            self._answer_cache[key] = ids + ([self.tokenizer.eos_token_id] if eos else [])
+        return self._answer_cache[key]
+
+    def _pad(self, seqs: list[list[int]], labels: list[list[int]]) -> dict[str, torch.Tensor]:
+        width = max(len(s) for s in seqs)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+        label_t = torch.full((len(seqs), width), IGNORE_INDEX, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for i, (s, lab) in enumerate(zip(seqs, labels)):
+            input_ids[i, : len(s)] = torch.tensor(s)
+            label_t[i, : len(lab)] = torch.tensor(lab)
+            mask[i, : len(s)] = 1
+        return {"input_ids": input_ids, "attention_mask": mask, "labels": label_t}
+
+    def train_batch(self, records: Sequence[Record]) -> dict[str, torch.Tensor]:
+        """Prompt + answer + eos; loss only on answer and eos."""
+        prompts, pixels = self._prompts(records)
+        seqs, labels = [], []
+        for prompt, r in zip(prompts, records):
+            ans = self.answer_ids(r.answer, eos=True)
+            seqs.append(prompt + ans)
+            labels.append([IGNORE_INDEX] * len(prompt) + ans)
+        batch = self._pad(seqs, labels)
+        if pixels is not None:
+            batch["pixel_values"] = pixels
+        return batch
+
+    def score_batch(self, records: Sequence[Record]) -> tuple[dict[str, torch.Tensor], list]:
+        """Rows that let every option of every record be scored by its log-likelihood.
+
+        Option o = (t_0..t_k-1) after a prompt of length L is scored on the row
+        prompt + t_0..t_k-2: logits at L+j-1 predict t_j. Options that share all but their
+        last token share a row, so single-token options (the common case) cost one row per
+        record. Returns the batch and, per record, per option, a list of (row, position,
+        token) triples whose log-probabilities sum to the option's log-likelihood.
+        """
+        prompts, pixels = self._prompts(records)
+        seqs: list[list[int]] = []
+        row_owner: list[int] = []
+        plans = []
+        for i, (prompt, r) in enumerate(zip(prompts, records)):
+            rows_of_prefix: dict[tuple[int, ...], int] = {}
+            plan = []
+            for option in r.options:
+                ans = self.answer_ids(option, eos=False)
+                prefix = tuple(ans[:-1])
+                if prefix not in rows_of_prefix:
+                    rows_of_prefix[prefix] = len(seqs)
+                    seqs.append(prompt + list(prefix))
+                    row_owner.append(i)
+                row = rows_of_prefix[prefix]
+                plan.append([(row, len(prompt) + j - 1, tok) for j, tok in enumerate(ans)])
+            plans.append(plan)
+        batch = self._pad(seqs, [[] for _ in seqs])
+        del batch["labels"]
+        if pixels is not None:  # pixel rows follow the records that have an image
+            image_row = {i: k for k, i in enumerate(i for i, r in enumerate(records)
+                                                          if r.image is not None)}
+            batch["pixel_values"] = pixels[[image_row[i] for i in row_owner if i in image_row]]
+        return batch, plans

@@ -1,0 +1,17 @@
+"""Domain errors. Each message names the offending field or file, the value, and the fix."""
+
+
+class HpcFedError(Exception):
+    """Base class: errors a user can act on (printed without a traceback by the CLI)."""
+
+
+class ConfigError(HpcFedError):
+    """A config key is unknown, mistyped or holds an impossible value."""
+
+
+class DataFormatError(HpcFedError):
+    """A dataset file or record does not have the expected format."""
+
+
+class AggregationError(HpcFedError):
+    """Client contributions cannot be aggregated (keys, shapes, weights)."""

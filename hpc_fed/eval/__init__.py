@@ -1,0 +1,1 @@
+"""Evaluation: option log-likelihood scoring, metrics, and the sharded evaluation loop."""

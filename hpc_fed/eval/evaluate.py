@@ -1,0 +1,49 @@
+"""Evaluate the model on a test set, sharded over all ranks and reduced.
+
+Every rank runs the same number of forward passes (short shards repeat a record whose result
+is dropped), which ZeRO-3 needs: its forward gathers parameters collectively in each group.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.distributed as dist
+
+from hpc_fed.data.collate import Collator
+from hpc_fed.data.records import Record
+from hpc_fed.eval.metrics import accuracy_counts
+from hpc_fed.eval.scoring import option_loglik
+
+
+def shard_batches(n: int, rank: int, world: int, batch_size: int) -> list[list[int]]:
+    """Rank's record indices (rank, rank+world, ...) in batches; -1 marks padding."""
+    per_rank = math.ceil(n / world)
+    num_batches = max(1, math.ceil(per_rank / batch_size))
+    mine = list(range(rank, n, world))
+    mine += [-1] * (num_batches * batch_size - len(mine))
+    return [mine[b * batch_size:(b + 1) * batch_size] for b in range(num_batches)]
+
+
+def evaluate(model, collator: Collator, records: list[Record], device: torch.device,
+             batch_size: int, float_dtype: torch.dtype = torch.float32) -> dict:
+    """accuracy and mean negative log-likelihood of the right option (over options only)."""
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    world = dist.get_world_size() if dist.is_initialized() else 1
+    was_training = model.training
+    model.eval()
+    correct, nll, count = 0, 0.0, 0
+    for batch in shard_batches(len(records), rank, world, batch_size):
+        real = [i for i in batch if i >= 0]
+        recs = [records[i] for i in real] or [records[0]]
+        ll = option_loglik(model, collator, recs, device, float_dtype)
+        if real:
+            c, s = accuracy_counts(ll, [r.label for r in recs])
+            correct, nll, count = correct + c, nll + s, count + len(real)
+    totals = torch.tensor([correct, nll, count], dtype=torch.float64)
+    if world > 1:
+        dist.all_reduce(totals)
+    model.train(was_training)
+    return {"accuracy": float(totals[0] / totals[2]), "nll": float(totals[1] / totals[2]),
+            "samples": int(totals[2])}

@@ -1,0 +1,1 @@
+"""Federated learning: client sampling and scheduling, aggregation, server optimizers, state."""

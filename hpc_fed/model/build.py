@@ -1,0 +1,44 @@
+"""Make sure `model.path` exists before loading: build the tiny model on rank 0 if asked."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch.distributed as dist
+
+from hpc_fed.config import ModelConfig
+
+log = logging.getLogger(__name__)
+
+
+def build_tiny_atomically(path: Path, tiny_cfg) -> dict:
+    """Build into a temporary sibling folder and rename, so a half-built model never appears."""
+    from hpc_fed.model.tiny import make_tiny_model
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
+    try:
+        manifest = make_tiny_model(tmp, tiny_cfg)
+        try:
+            os.rename(tmp, path)
+        except OSError:  # another process finished first: keep theirs
+            shutil.rmtree(tmp, ignore_errors=True)
+        return manifest
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def ensure_model(cfg: ModelConfig, is_main: bool) -> None:
+    path = Path(cfg.path)
+    if not path.exists() and cfg.tiny.build_if_missing and is_main:
+        log.info("model.path %s does not exist: building the tiny model (cached for later runs)",
+                 path)
+        manifest = build_tiny_atomically(path, cfg.tiny)
+        log.info("tiny model built: %s", manifest)
+    if dist.is_initialized():
+        dist.barrier()

@@ -1,0 +1,134 @@
+"""Build the offline tiny LLaVA-style model: CLIP-like vision tower + Llama-like decoder.
+
+Everything is made locally (word-level tokenizer over easy-VQA's vocabulary, CLIP image
+processor, chat template) and written with `save_pretrained`, so the same
+`AutoModelForImageTextToText` / `AutoProcessor` path that loads a real model loads it.
+
+A randomly initialised base barely learns through LoRA, so by default the whole model is first
+pre-fitted (all weights, one process) on the open shape/colour questions of easy-VQA's reserved
+`prefit` image slice, which the federated benchmark never sees.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import torch
+
+from hpc_fed.config import TinyModelConfig
+
+log = logging.getLogger(__name__)
+
+IMAGE_SIZE = 64
+PATCH_SIZE = 8
+SPECIAL = {"pad": "<pad>", "unk": "<unk>", "bos": "<s>", "eos": "</s>", "image": "<image>"}
+TEMPLATE_WORDS = ["user", "assistant", ":", ",", ".", "?", "(", ")"]
+MANIFEST = "hpc_fed_tiny.json"
+
+# Renders {"role", "content"} messages whose content is a string or a list of
+# {"type": "image"} / {"type": "text", "text": ...} parts.
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] == 'user' %}USER:{% else %}ASSISTANT:{% endif %}"
+    "{% if message['content'] is string %} {{ message['content'] }}"
+    "{% else %}{% for part in message['content'] %}"
+    "{% if part['type'] == 'image' %} <image>"
+    "{% elif part['type'] == 'text' %} {{ part['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}"
+    "{% if message['role'] != 'user' %} </s>{% endif %}\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}ASSISTANT:{% endif %}"
+)
+
+
+def _vocabulary() -> list[str]:
+    import easy_vqa
+    from tokenizers.pre_tokenizers import Whitespace
+
+    words: set[str] = set(TEMPLATE_WORDS) | set(easy_vqa.get_answers())
+    pre = Whitespace()
+    for questions, _, _ in (easy_vqa.get_train_questions(), easy_vqa.get_test_questions()):
+        for q in questions:
+            words.update(w for w, _ in pre.pre_tokenize_str(q.lower()))
+    return sorted(words)
+
+
+def build_tokenizer():
+    from tokenizers import Tokenizer, normalizers
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import Whitespace
+    from transformers import PreTrainedTokenizerFast
+
+    specials = list(SPECIAL.values())
+    vocab = {tok: i for i, tok in enumerate(specials + _vocabulary())}
+    tok = Tokenizer(WordLevel(vocab=vocab, unk_token=SPECIAL["unk"]))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = Whitespace()
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token=SPECIAL["bos"], eos_token=SPECIAL["eos"],
+        pad_token=SPECIAL["pad"], unk_token=SPECIAL["unk"],
+        extra_special_tokens={"image_token": SPECIAL["image"]},
+    )
+    fast.add_special_tokens({"additional_special_tokens": [SPECIAL["image"]]})
+    fast.padding_side = "right"
+    fast.chat_template = CHAT_TEMPLATE
+    return fast
+
+
+def build_processor():
+    from transformers import LlavaProcessor
+
+    try:
+        from transformers import CLIPImageProcessorPil as ImageProcessor
+    except ImportError:  # older transformers: the PIL backend is the default class
+        from transformers import CLIPImageProcessor as ImageProcessor
+    image_processor = ImageProcessor(
+        size={"shortest_edge": IMAGE_SIZE}, crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE})
+    # strategy "default" drops CLIP's CLS token: (64/8)^2 = 64 image tokens per image.
+    return LlavaProcessor(image_processor=image_processor, tokenizer=build_tokenizer(),
+                          patch_size=PATCH_SIZE, vision_feature_select_strategy="default",
+                          num_additional_image_tokens=1, chat_template=CHAT_TEMPLATE)
+
+
+def build_model(tokenizer, seed: int):
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
+
+    torch.manual_seed(seed)
+    vision = CLIPVisionConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                              num_attention_heads=4, image_size=IMAGE_SIZE, patch_size=PATCH_SIZE)
+    text = LlamaConfig(hidden_size=128, intermediate_size=256, num_hidden_layers=4,
+                       num_attention_heads=4, num_key_value_heads=4, vocab_size=len(tokenizer),
+                       max_position_embeddings=256, pad_token_id=tokenizer.pad_token_id,
+                       bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                       tie_word_embeddings=False)
+    config = LlavaConfig(vision_config=vision, text_config=text,
+                         image_token_index=tokenizer.convert_tokens_to_ids(SPECIAL["image"]),
+                         vision_feature_select_strategy="default", vision_feature_layer=-1,
+                         pad_token_id=tokenizer.pad_token_id)
+    return LlavaForConditionalGeneration(config)
+
+
+def make_tiny_model(out_dir: str | Path, cfg: TinyModelConfig | None = None) -> dict:
+    """Build, optionally pre-fit, and save the tiny model and processor; returns the manifest."""
+    from hpc_fed.model.prefit import prefit
+
+    cfg = cfg or TinyModelConfig()
+    out_dir = Path(out_dir)
+    start = time.time()
+    processor = build_processor()
+    model = build_model(processor.tokenizer, cfg.seed)
+    n_params = sum(p.numel() for p in model.parameters())
+    log.info("tiny model: %d parameters; pre-fit %d steps", n_params, cfg.prefit_steps)
+    report = prefit(model, processor, cfg) if cfg.prefit_steps > 0 else {}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    processor.save_pretrained(out_dir)
+    manifest = {"parameters": n_params, "prefit": {"steps": cfg.prefit_steps,
+                "batch_size": cfg.prefit_batch_size, "lr": cfg.prefit_lr, "seed": cfg.seed,
+                "data": "easy-VQA prefit slice, open questions", **report},
+                "build_seconds": round(time.time() - start, 1)}
+    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest

@@ -1,0 +1,207 @@
+"""Federated fine-tuning entry point: `torchrun --nproc_per_node N -m hpc_fed.train --config C k=v`.
+
+Without torchrun it runs as a world of one. Each round reads like the algorithm:
+sample clients -> assign them to groups -> local training -> all-reduce weighted deltas ->
+server update -> evaluate -> log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+
+import torch
+import torch.distributed as dist
+from torch.distributed.elastic.multiprocessing.errors import record
+
+from hpc_fed.client.engine import ClientEngine, resolve_precision
+from hpc_fed.client.local import ClientResult, train_client
+from hpc_fed.client.schedule import round_lr
+from hpc_fed.config import RunConfig, load_config
+from hpc_fed.data.collate import Collator
+from hpc_fed.data.partition import partition
+from hpc_fed.data.registry import load_splits
+from hpc_fed.distributed import Topology, build_topology, init_distributed
+from hpc_fed.errors import HpcFedError
+from hpc_fed.eval.evaluate import evaluate
+from hpc_fed.fed.aggregate import allreduce_deltas, delta, flatten, unflatten
+from hpc_fed.fed.sampling import assign_clients, sample_clients
+from hpc_fed.fed.server import build_server_optimizer
+from hpc_fed.fed.state import FederatedState
+from hpc_fed.model.build import ensure_model
+from hpc_fed.model.loading import apply_lora, load_base_model, load_processor
+from hpc_fed.run.progress import RoundTable
+from hpc_fed.run.rundir import RunDir
+from hpc_fed.run.timing import PhaseTimer
+
+log = logging.getLogger("hpc_fed")
+
+
+class FederatedRun:
+    """Owns the engine, the data partition and the federated state of one run."""
+
+    def __init__(self, cfg: RunConfig, topo: Topology):
+        self.cfg, self.topo = cfg, topo
+        self.rundir = RunDir.create(cfg, topo.is_main)
+        ensure_model(cfg.model, topo.is_main)
+        self.dtype = resolve_precision(cfg.train.precision, topo.device)
+        processor = load_processor(cfg.model)
+        self.collator = Collator(processor)
+        self.train_records, self.test_records = load_splits(cfg.data)
+        self.parts = partition([r.answer for r in self.train_records], cfg.fed.num_clients,
+                               cfg.data.partition, cfg.data.alpha, cfg.data.seed)
+        self.sizes = [len(p) for p in self.parts]
+        torch.manual_seed(cfg.fed.seed)  # adapter init: identical on every rank
+        model = apply_lora(load_base_model(cfg.model, self.dtype), cfg.model.lora)
+        self.engine = ClientEngine(model, topo, cfg.train, self.dtype)
+        self.server = build_server_optimizer(cfg.fed.algorithm)
+        self.state = FederatedState(round=0, global_adapter=self._broadcast_initial(),
+                                    server_state=self.server.state_dict())
+        self.rundir.write_json("partition.json", self._partition_summary())
+
+    def _broadcast_initial(self) -> dict[str, torch.Tensor]:
+        adapter = self.engine.read_adapter()
+        flat = flatten(adapter, self.engine.names)
+        if self.topo.world_size > 1:
+            dist.broadcast(flat, src=0)
+        return unflatten(flat, adapter, self.engine.names)
+
+    def _partition_summary(self) -> dict:
+        clients = []
+        for c, idx in enumerate(self.parts):
+            hist: dict[str, int] = {}
+            for i in idx:
+                a = self.train_records[i].answer
+                hist[a] = hist.get(a, 0) + 1
+            clients.append({"client": c, "samples": len(idx), "labels": dict(sorted(hist.items()))})
+        return {"scheme": self.cfg.data.partition, "alpha": self.cfg.data.alpha,
+                "seed": self.cfg.data.seed, "clients": clients}
+
+    # --- one round --------------------------------------------------------------------
+    def local_training(self, clients: list[int], round_idx: int, lr: float):
+        """Train this group's clients in turn from the global adapter; sum n_i * delta_i."""
+        g = self.state.global_adapter
+        weighted = torch.zeros(sum(t.numel() for t in g.values()), dtype=torch.float32)
+        results: list[ClientResult] = []
+        for c in clients:
+            self.engine.write_adapter(g)
+            res = train_client(self.engine, self.collator, self.train_records, c, self.parts[c],
+                               round_idx, lr, self.cfg.train)
+            d = delta(self.engine.read_adapter(), g)
+            weighted += res.num_samples * flatten(d, self.engine.names)
+            results.append(res)
+        return weighted, results
+
+    def aggregate(self, weighted, results: list[ClientResult], clients: list[int]):
+        weight = float(sum(r.num_samples for r in results))
+        stats = {r.client: (r.train_loss, r.num_samples) for r in results}
+        reduced = allreduce_deltas(weighted, weight, stats, clients, self.state.global_adapter,
+                                   self.engine.names, contribute=self.topo.is_group_leader)
+        self.state.global_adapter = self.server.step(self.state.global_adapter, reduced.mean_delta)
+        self.state.server_state = self.server.state_dict()
+        self.engine.write_adapter(self.state.global_adapter)
+        return reduced
+
+    def evaluate_global(self) -> dict:
+        self.engine.write_adapter(self.state.global_adapter)
+        return evaluate(self.engine.module, self.collator, self.test_records, self.topo.device,
+                        self.cfg.eval.batch_size, self.dtype)
+
+    def run_round(self, t: int) -> dict:
+        cfg, timer = self.cfg, PhaseTimer()
+        with timer.phase("round"):
+            lr = round_lr(t, cfg.fed.rounds, cfg.train.lr, cfg.train.warmup_rounds,
+                          cfg.train.min_lr_ratio)
+            clients = sample_clients(cfg.fed.num_clients, cfg.fed.sample_clients, cfg.fed.seed, t)
+            plan = assign_clients(clients, self.sizes, self.topo.num_groups)
+            with timer.phase("local_train"):
+                weighted, results = self.local_training(plan[self.topo.group_index], t, lr)
+            with timer.phase("aggregate"):
+                reduced = self.aggregate(weighted, results, clients)
+            metrics = None
+            if cfg.eval.every and ((t + 1) % cfg.eval.every == 0 or t + 1 == cfg.fed.rounds):
+                with timer.phase("eval"):
+                    metrics = self.evaluate_global()
+        self.state.round = t + 1
+        group_of = {c: g for g, cs in enumerate(plan) for c in cs}
+        rows = [{"id": c, "group": group_of[c], "samples": reduced.client_samples[c],
+                 "train_loss": round(reduced.client_loss[c], 5)} for c in clients]
+        train_loss = sum(r["train_loss"] * r["samples"] for r in rows) / reduced.total_weight
+        return {"round": t, "lr": lr, "clients": rows, "train_loss": round(train_loss, 5),
+                "eval": metrics, "time": timer.rounded()}
+
+    # --- whole run ----------------------------------------------------------------------
+    def run(self) -> dict:
+        cfg, start = self.cfg, time.time()
+        table = RoundTable(cfg.fed.rounds, enabled=self.topo.is_main)
+        initial = self.evaluate_global() if cfg.eval.initial else None
+        table.initial(initial)
+        final = None
+        for t in range(self.state.round, cfg.fed.rounds):
+            row = self.run_round(t)
+            final = row["eval"] or final
+            self.rundir.append_metrics(row)
+            table.add(row)
+        if final is None:
+            final = self.evaluate_global()
+        self.save_adapter()
+        results = {"initial": initial, "final": final, "rounds": cfg.fed.rounds,
+                   "algorithm": cfg.fed.algorithm, "world_size": self.topo.world_size,
+                   "client_groups": self.topo.num_groups, "wall_seconds": round(time.time() - start, 1)}
+        self.rundir.write_json("results.json", results)
+        table.close(results, self.rundir.path)
+        return results
+
+    def save_adapter(self) -> None:
+        if not self.cfg.output.save_adapter:
+            return
+        self.engine.write_adapter(self.state.global_adapter)
+        with self.engine._gathered():
+            if self.topo.is_main:
+                self.engine.module.save_pretrained(str(self.rundir.adapter_dir),
+                                                   safe_serialization=True)
+        if dist.is_initialized():
+            dist.barrier()
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="hpc-fed train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", "-c", help="YAML config (see configs/)")
+    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. fed.rounds=3")
+    return p.parse_args(argv)
+
+
+def setup_logging(rank: int) -> None:
+    level = logging.INFO if rank == 0 else logging.WARNING
+    logging.basicConfig(level=level, format=f"[rank {rank}] %(asctime)s %(message)s",
+                        datefmt="%H:%M:%S", force=True)
+    for noisy in ("DeepSpeed", "deepspeed", "torch.distributed", "transformers", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+@record
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        cfg = load_config(args.config, args.overrides)  # before any process group: fail fast
+        choice = init_distributed()
+        setup_logging(dist.get_rank())
+        topo = build_topology(cfg.fed.ranks_per_client, choice.device, choice.backend)
+        log.info("%s", topo.describe())
+        FederatedRun(cfg, topo).run()
+    except HpcFedError as exc:
+        print(f"hpc-fed: error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

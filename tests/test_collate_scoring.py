@@ -1,0 +1,71 @@
+import torch
+
+from hpc_fed.data.collate import IGNORE_INDEX, Collator
+from hpc_fed.data.easyvqa import COLORS, load_easyvqa
+from hpc_fed.data.records import Record
+from hpc_fed.eval.metrics import accuracy_counts
+from hpc_fed.eval.scoring import option_loglik
+
+
+def _records():
+    test = load_easyvqa("test")
+    return test[:3]
+
+
+def test_loss_is_masked_to_answer_tokens_and_images_expand(processor):
+    col = Collator(processor)
+    recs = _records()
+    batch = col.train_batch(recs)
+    image_id = processor.tokenizer.convert_tokens_to_ids("<image>")
+    for i, r in enumerate(recs):
+        labels = batch["labels"][i]
+        supervised = labels[labels != IGNORE_INDEX].tolist()
+        assert supervised == col.answer_ids(r.answer, eos=False) + [processor.tokenizer.eos_token_id]
+        assert int((batch["input_ids"][i] == image_id).sum()) == 64  # (64 / 8)^2 patches
+        # the supervised tokens are the last real tokens of the row
+        n = int(batch["attention_mask"][i].sum())
+        assert batch["input_ids"][i, n - len(supervised):n].tolist() == supervised
+    assert batch["pixel_values"].shape == (3, 3, 64, 64)
+
+
+def test_text_only_records_mix_with_image_records(processor):
+    col = Collator(processor)
+    img = _records()[0]
+    txt = Record(id="t", question="what color is the shape?", answer="red", options=COLORS,
+                 text="the shape is red")
+    batch = col.train_batch([txt, img])
+    assert batch["pixel_values"].shape[0] == 1
+    image_id = processor.tokenizer.convert_tokens_to_ids("<image>")
+    assert int((batch["input_ids"][0] == image_id).sum()) == 0
+
+
+def test_option_scores_equal_teacher_forced_loglik(tiny_model_dir, processor):
+    from transformers import AutoModelForImageTextToText
+
+    model = AutoModelForImageTextToText.from_pretrained(tiny_model_dir).eval()
+    col = Collator(processor)
+    rec = _records()[0]
+    # one multi-token option exercises the shared-prefix rows
+    multi = Record(id="m", question=rec.question, answer="red circle",
+                   options=("blue", "red circle", "red triangle"), image=rec.image)
+    got = option_loglik(model, col, [rec, multi], torch.device("cpu"))
+    assert len(got[0]) == len(rec.options) and len(got[1]) == 3
+    for r, scores in ((rec, got[0]), (multi, got[1])):
+        for k, option in enumerate(r.options):
+            forced = Record(id="f", question=r.question, answer=option, options=(option,), image=r.image)
+            batch = col.train_batch([forced])
+            with torch.no_grad():
+                logits = model(**{k2: v for k2, v in batch.items() if k2 != "labels"}).logits
+            logp = torch.log_softmax(logits[0, :-1], -1)
+            target = batch["labels"][0, 1:]
+            mask = target != IGNORE_INDEX
+            mask[mask.nonzero()[-1]] = False  # drop the eos: options are scored without it
+            ref = logp[mask].gather(1, target[mask][:, None]).sum()
+            assert torch.allclose(scores[k], ref, atol=1e-4)
+
+
+def test_accuracy_counts_by_hand():
+    ll = [torch.tensor([0.0, -1.0]), torch.tensor([-2.0, -1.0, -3.0]), torch.tensor([-1.0, -1.0])]
+    correct, nll = accuracy_counts(ll, [0, 2, 1])
+    assert correct == 1  # argmax 0 (right), 1 (wrong), tie -> 0 (wrong)
+    assert nll > 0
