@@ -7,16 +7,19 @@ import logging
 import os
 import shutil
 import sys
+from pathlib import Path
 
 
 def _launch(args, rest: list[str]) -> int:
     """Exec torchrun on this node with `python -m hpc_fed.train` and the same arguments."""
     from hpc_fed.config import load_config
+    from hpc_fed.distributed.topology import num_client_groups
     from hpc_fed.errors import HpcFedError
 
     overrides = [a for a in rest if "=" in a and not a.startswith("-")]
     try:  # fail before spawning processes
-        load_config(args.config, overrides)
+        cfg = load_config(args.config, overrides)
+        num_client_groups(args.nproc, cfg.fed.ranks_per_client)
     except HpcFedError as exc:
         print(f"hpc-fed: error: {exc}", file=sys.stderr)
         return 2
@@ -33,7 +36,6 @@ def _launch(args, rest: list[str]) -> int:
 def _make_tiny(args) -> int:
     from hpc_fed.config import TinyModelConfig
     from hpc_fed.model.build import build_tiny_atomically
-    from pathlib import Path
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     out = Path(args.dir)
@@ -42,7 +44,8 @@ def _make_tiny(args) -> int:
             print(f"hpc-fed: error: {out} exists; pass --force to rebuild it", file=sys.stderr)
             return 2
         shutil.rmtree(out)
-    cfg = TinyModelConfig(prefit_steps=args.prefit_steps, seed=args.seed)
+    cfg = TinyModelConfig(prefit_steps=args.prefit_steps, prefit_questions=args.prefit_questions,
+                          seed=args.seed)
     manifest = build_tiny_atomically(out, cfg)
     print(f"tiny model written to {out}: {manifest}")
     return 0
@@ -59,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     mp = sub.add_parser("make-tiny-model", help="build the offline tiny LLaVA-style model")
     mp.add_argument("dir")
     mp.add_argument("--prefit-steps", type=int, default=400)
+    mp.add_argument("--prefit-questions", choices=("open", "all"), default="open")
     mp.add_argument("--seed", type=int, default=0)
     mp.add_argument("--force", action="store_true")
     if argv and argv[0] == "train":

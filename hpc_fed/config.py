@@ -28,6 +28,7 @@ class TinyModelConfig:
 
     build_if_missing: bool = True
     prefit_steps: int = 400
+    prefit_questions: str = "open"  # open (shape/colour only) | all (yes/no too)
     prefit_batch_size: int = 32
     prefit_lr: float = 1e-3
     seed: int = 0
@@ -198,6 +199,8 @@ def validate(cfg: RunConfig) -> None:
     _require(m.lora.r >= 1, f"model.lora.r ({m.lora.r}) must be >= 1")
     _require(0 <= m.lora.dropout < 1, f"model.lora.dropout ({m.lora.dropout}) must be in [0, 1)")
     _require(bool(m.lora.target_modules), "model.lora.target_modules is empty; name at least one module")
+    _require(m.tiny.prefit_questions in ("open", "all"),
+             f"model.tiny.prefit_questions ({m.tiny.prefit_questions!r}) must be open or all")
     _require(m.tiny.prefit_steps >= 0, f"model.tiny.prefit_steps ({m.tiny.prefit_steps}) must be >= 0")
 
 

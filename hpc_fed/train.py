@@ -159,7 +159,7 @@ class FederatedRun:
         if not self.cfg.output.save_adapter:
             return
         self.engine.write_adapter(self.state.global_adapter)
-        with self.engine._gathered():
+        with self.engine.gathered():
             if self.topo.is_main:
                 self.engine.module.save_pretrained(str(self.rundir.adapter_dir),
                                                    safe_serialization=True)

@@ -78,7 +78,7 @@ class ClientEngine:
     def module(self):
         return self.engine.module
 
-    def _gathered(self, modifier_rank=None):
+    def gathered(self, modifier_rank=None):
         """Full parameters under ZeRO-3 (a collective over the group); a no-op otherwise."""
         if self.zero_stage == 3:
             from deepspeed.runtime.zero import GatheredParameters
@@ -88,13 +88,13 @@ class ClientEngine:
 
     def read_adapter(self) -> dict[str, torch.Tensor]:
         """The full adapter as fp32 CPU tensors (identical on every rank of the group)."""
-        with self._gathered():
+        with self.gathered():
             return {n: p.detach().to("cpu", torch.float32).clone()
                     for n, p in zip(self.names, self.params)}
 
     def write_adapter(self, state: dict[str, torch.Tensor]) -> None:
         """Load `state` into the live engine so that the next step starts from it."""
-        with self._gathered(modifier_rank=0), torch.no_grad():
+        with self.gathered(modifier_rank=0), torch.no_grad():
             for n, p in zip(self.names, self.params):
                 p.copy_(state[n].to(p.device, p.dtype))
         refresh = getattr(self.optimizer, "refresh_fp32_params", None)

@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import torch
 import torch.distributed as dist
 
 from hpc_fed.config import ModelConfig
@@ -38,7 +39,12 @@ def ensure_model(cfg: ModelConfig, is_main: bool) -> None:
     if not path.exists() and cfg.tiny.build_if_missing and is_main:
         log.info("model.path %s does not exist: building the tiny model (cached for later runs)",
                  path)
-        manifest = build_tiny_atomically(path, cfg.tiny)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(os.cpu_count() or 1)  # the other ranks only wait at the barrier
+        try:
+            manifest = build_tiny_atomically(path, cfg.tiny)
+        finally:
+            torch.set_num_threads(threads)
         log.info("tiny model built: %s", manifest)
     if dist.is_initialized():
         dist.barrier()

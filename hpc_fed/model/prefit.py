@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 def prefit(model, processor, cfg: TinyModelConfig) -> dict:
-    records = load_easyvqa("prefit", open_only=True)
+    records = load_easyvqa("prefit", open_only=cfg.prefit_questions == "open")
     held = [r for r in records if image_number(r.image) // 5 % 5 == 0]
     fit = [r for r in records if image_number(r.image) // 5 % 5 != 0]
     collator = Collator(processor)
@@ -53,7 +53,7 @@ def prefit(model, processor, cfg: TinyModelConfig) -> dict:
                                [r.label for r in chunk])
         correct += c
     return {"final_loss": round(float(np.mean(losses[-50:])), 4),
-            "heldout_open_accuracy": round(correct / max(1, len(held)), 4),
+            "heldout_accuracy": round(correct / max(1, len(held)), 4),
             "heldout_samples": len(held), "train_samples": len(fit),
             "seconds": round(time.time() - start, 1)}
 

@@ -128,7 +128,8 @@ def make_tiny_model(out_dir: str | Path, cfg: TinyModelConfig | None = None) -> 
     processor.save_pretrained(out_dir)
     manifest = {"parameters": n_params, "prefit": {"steps": cfg.prefit_steps,
                 "batch_size": cfg.prefit_batch_size, "lr": cfg.prefit_lr, "seed": cfg.seed,
-                "data": "easy-VQA prefit slice, open questions", **report},
+                "data": f"easy-VQA prefit slice, {cfg.prefit_questions} questions",
+                **report},
                 "build_seconds": round(time.time() - start, 1)}
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest

@@ -1,0 +1,73 @@
+"""The real CLI, end to end, on the offline tiny setup."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).parents[1]
+QUICK = str(ROOT / "configs" / "quickstart.yaml")
+SMALL = ["fed.rounds=2", "train.local_steps=2", "train.micro_batch_size=4", "data.max_train_samples=200",
+         "data.max_test_samples=32", "eval.batch_size=16"]
+
+
+def _hpc_fed(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "hpc_fed", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_launch_two_ranks_writes_the_run_directory_contract(tiny_model_dir, tmp_path):
+    out = tmp_path / "run"
+    proc = _hpc_fed("launch", "--nproc", "2", "--config", QUICK, f"model.path={tiny_model_dir}",
+                    *SMALL, f"output.dir={out}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "accuracy: initial" in proc.stdout
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["round"] for r in rows] == [0, 1]
+    for r in rows:
+        assert {"round", "lr", "clients", "train_loss", "eval", "time"} <= set(r)
+        assert len(r["clients"]) == 4 and {"id", "group", "samples", "train_loss"} <= set(r["clients"][0])
+        assert {"local_train", "aggregate", "round"} <= set(r["time"])
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["initial"]) == {"accuracy", "nll", "samples"} and results["final"]["samples"] == 32
+    assert results["world_size"] == 2 and results["client_groups"] == 2
+    part = json.loads((out / "partition.json").read_text())
+    assert sum(c["samples"] for c in part["clients"]) == 200 and len(part["clients"]) == 10
+    assert "fed:" in (out / "config.yaml").read_text()
+
+    # the saved adapter loads through peft onto the base model and changes its outputs
+    from peft import PeftModel
+    from transformers import AutoModelForImageTextToText
+
+    base = AutoModelForImageTextToText.from_pretrained(tiny_model_dir)
+    ids = torch.tensor([[5, 6, 7, 8]])
+    before = base(input_ids=ids).logits
+    tuned = PeftModel.from_pretrained(base, str(out / "adapter")).eval()
+    assert not torch.allclose(tuned(input_ids=ids).logits, before)
+
+
+def test_train_as_world_of_one_builds_the_tiny_model_when_missing(tmp_path):
+    model = tmp_path / "models" / "tiny"
+    out = tmp_path / "run"
+    proc = _hpc_fed("train", "--config", QUICK, f"model.path={model}", "model.tiny.prefit_steps=3",
+                    *SMALL, "fed.rounds=1", "eval.initial=false", f"output.dir={out}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    manifest = json.loads((model / "hpc_fed_tiny.json").read_text())
+    assert manifest["prefit"]["steps"] == 3 and "heldout_accuracy" in manifest["prefit"]
+    results = json.loads((out / "results.json").read_text())
+    assert results["initial"] is None and results["world_size"] == 1
+
+
+def test_bad_config_stops_before_launch_with_one_clear_message(tmp_path):
+    proc = _hpc_fed("launch", "--nproc", "2", "--config", QUICK, "fed.sample_clients=20")
+    assert proc.returncode == 2
+    assert "fed.sample_clients (20)" in proc.stderr and "Traceback" not in proc.stderr
+    proc = _hpc_fed("launch", "--nproc", "2", "--config", QUICK, "fed.ranks_per_client=3")
+    assert proc.returncode == 2 and "fed.ranks_per_client (3)" in proc.stderr
+    proc = _hpc_fed("train", "--config", QUICK, f"model.path={tmp_path / 'none'}",
+                    "model.tiny.build_if_missing=false")
+    assert proc.returncode == 2 and "make-tiny-model" in proc.stderr and "Traceback" not in proc.stderr
