@@ -68,7 +68,14 @@ class DataConfig:
 
 @dataclass
 class FedConfig:
-    algorithm: str = "fedavg"
+    algorithm: str = "fedavg"  # fedavg | fedavgm | fedadagrad | fedyogi | fedadam
+    # How client deltas are averaged: samples (sum n_i d_i / sum n_i) | uniform (mean over
+    # sampled clients); null = the algorithm's own default (uniform for the adaptive FedOpt ones).
+    weighting: Optional[str] = None
+    server_lr: float = 1e-3  # eta of fedadagrad / fedyogi / fedadam
+    tau: float = 1e-3  # adaptivity of fedadagrad / fedyogi / fedadam (v starts at tau^2)
+    beta1: float = 0.9  # momentum of fedavgm / fedyogi / fedadam
+    beta2: float = 0.99  # second-moment decay of fedyogi / fedadam
     rounds: int = 10
     num_clients: int = 10
     sample_clients: int = 2  # clients sampled per round
@@ -119,7 +126,7 @@ class RunConfig:
     output: OutputConfig = field(default_factory=OutputConfig)
 
 
-KNOWN_ALGORITHMS = ("fedavg",)
+KNOWN_ALGORITHMS = ("fedavg", "fedavgm", "fedadagrad", "fedyogi", "fedadam")
 KNOWN_DATASETS = ("easyvqa",)
 KNOWN_PARTITIONS = ("iid", "dirichlet")
 KNOWN_PRECISIONS = ("auto", "fp32", "bf16")
@@ -161,6 +168,12 @@ def validate(cfg: RunConfig) -> None:
     f, t, d, e, m = cfg.fed, cfg.train, cfg.data, cfg.eval, cfg.model
     _require(f.algorithm in KNOWN_ALGORITHMS,
              f"fed.algorithm ({f.algorithm!r}) is unknown; choose one of {KNOWN_ALGORITHMS}")
+    _require(f.weighting in (None, "samples", "uniform"),
+             f"fed.weighting ({f.weighting!r}) must be samples, uniform or null")
+    _require(f.server_lr > 0 and f.tau > 0, f"fed.server_lr ({f.server_lr}) and fed.tau ({f.tau}) "
+             "must be > 0")
+    _require(0 <= f.beta1 < 1 and 0 <= f.beta2 < 1,
+             f"fed.beta1 ({f.beta1}) and fed.beta2 ({f.beta2}) must be in [0, 1)")
     _require(f.rounds >= 1, f"fed.rounds ({f.rounds}) must be >= 1")
     _require(f.num_clients >= 1, f"fed.num_clients ({f.num_clients}) must be >= 1")
     _require(1 <= f.sample_clients <= f.num_clients,

@@ -29,7 +29,7 @@ from hpc_fed.errors import HpcFedError
 from hpc_fed.eval.evaluate import evaluate
 from hpc_fed.fed.aggregate import allreduce_deltas, delta, flatten, unflatten
 from hpc_fed.fed.sampling import assign_clients, sample_clients
-from hpc_fed.fed.server import build_server_optimizer
+from hpc_fed.fed.server import server_optimizer_from_config
 from hpc_fed.fed.state import FederatedState
 from hpc_fed.model.build import ensure_model
 from hpc_fed.model.loading import apply_lora, load_base_model, load_processor
@@ -57,7 +57,7 @@ class FederatedRun:
         torch.manual_seed(cfg.fed.seed)  # adapter init: identical on every rank
         model = apply_lora(load_base_model(cfg.model, self.dtype), cfg.model.lora)
         self.engine = ClientEngine(model, topo, cfg.train, self.dtype)
-        self.server = build_server_optimizer(cfg.fed.algorithm)
+        self.server = server_optimizer_from_config(cfg.fed)
         self.state = FederatedState(round=0, global_adapter=self._broadcast_initial(),
                                     server_state=self.server.state_dict())
         self.rundir.write_json("partition.json", self._partition_summary())
@@ -91,12 +91,16 @@ class FederatedRun:
             res = train_client(self.engine, self.collator, self.train_records, c, self.parts[c],
                                round_idx, lr, self.cfg.train)
             d = delta(self.engine.read_adapter(), g)
-            weighted += res.num_samples * flatten(d, self.engine.names)
+            weighted += self.client_weight(res) * flatten(d, self.engine.names)
             results.append(res)
         return weighted, results
 
+    def client_weight(self, res: ClientResult) -> float:
+        """n_i for sample weighting, 1 for the uniform mean the adaptive optimizers use."""
+        return float(res.num_samples) if self.server.weighting == "samples" else 1.0
+
     def aggregate(self, weighted, results: list[ClientResult], clients: list[int]):
-        weight = float(sum(r.num_samples for r in results))
+        weight = sum(self.client_weight(r) for r in results)
         stats = {r.client: (r.train_loss, r.num_samples) for r in results}
         reduced = allreduce_deltas(weighted, weight, stats, clients, self.state.global_adapter,
                                    self.engine.names, contribute=self.topo.is_group_leader)
@@ -129,7 +133,7 @@ class FederatedRun:
         group_of = {c: g for g, cs in enumerate(plan) for c in cs}
         rows = [{"id": c, "group": group_of[c], "samples": reduced.client_samples[c],
                  "train_loss": round(reduced.client_loss[c], 5)} for c in clients]
-        train_loss = sum(r["train_loss"] * r["samples"] for r in rows) / reduced.total_weight
+        train_loss = sum(r["train_loss"] * r["samples"] for r in rows) / sum(r["samples"] for r in rows)
         return {"round": t, "lr": lr, "clients": rows, "train_loss": round(train_loss, 5),
                 "eval": metrics, "time": timer.rounded()}
 

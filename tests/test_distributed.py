@@ -128,3 +128,36 @@ def test_written_adapter_is_where_the_next_step_starts(tiny_model_dir, tmp_path)
         got = torch.load(tmp_path / f"zero_lr_{r}.pt")
         assert all(got[(stage, True)] for stage in (0, 1, 2, 3)), got
         assert not got[(2, False)] and not got[(3, False)], "without refresh ZeRO restores old weights"
+
+
+ALGORITHMS = ("fedavgm", "fedadagrad", "fedyogi", "fedadam")
+
+
+def _algorithms_worker(rank, world, model_dir, out_dir):
+    from hpc_fed.distributed import build_topology
+    from hpc_fed.train import FederatedRun
+
+    topo = build_topology(1, torch.device("cpu"), "gloo")
+    out = {}
+    for name in ALGORITHMS:
+        cfg = _cfg(model_dir, f"{out_dir}/{name}", 2, 1,
+                   extra=(f"fed.algorithm={name}", "fed.server_lr=0.01", "eval.every=0",
+                          "eval.initial=false", "output.save_adapter=false"))
+        run = FederatedRun(cfg, topo)
+        start = {k: v.clone() for k, v in run.state.global_adapter.items()}
+        run.run()
+        out[name] = {"start": start, "final": run.state.global_adapter,
+                     "server": run.server.state_dict()}
+    torch.save(out, f"{out_dir}/algos{rank}.pt")
+
+
+def test_every_server_optimizer_runs_and_its_state_is_identical_on_all_ranks(tiny_model_dir, tmp_path):
+    spawn(_algorithms_worker, 2, tmp_path, tiny_model_dir, str(tmp_path))
+    r0, r1 = (torch.load(tmp_path / f"algos{r}.pt", weights_only=False) for r in range(2))
+    for name in ALGORITHMS:
+        a, b = r0[name], r1[name]
+        assert any(not torch.equal(a["final"][k], a["start"][k]) for k in a["final"]), name
+        assert all(torch.equal(a["final"][k], b["final"][k]) for k in a["final"]), name
+        assert a["server"]["buffers"], name
+        for buf, tensors in a["server"]["buffers"].items():
+            assert all(torch.equal(t, b["server"]["buffers"][buf][k]) for k, t in tensors.items()), name

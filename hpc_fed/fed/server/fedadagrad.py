@@ -1,0 +1,14 @@
+"""FedAdagrad: v <- v + delta^2; w <- w + eta * delta / (sqrt(v) + tau)."""
+
+from hpc_fed.fed.server.base import wide
+from hpc_fed.fed.server.fedopt import FedOpt
+
+
+class FedAdagrad(FedOpt):
+    name = "fedadagrad"
+
+    def direction(self, delta):
+        return {k: wide(d) for k, d in delta.items()}
+
+    def second_moment(self, v, u, delta, k):
+        return v + delta ** 2

@@ -1,0 +1,10 @@
+"""FedAvg (McMahan et al. 2017): w <- w + delta (sample-weighted mean of client deltas)."""
+
+from hpc_fed.fed.server.base import ServerOptimizer, State
+
+
+class FedAvg(ServerOptimizer):
+    name = "fedavg"
+
+    def step(self, w: State, delta: State) -> State:
+        return {k: w[k] + delta[k].to(w[k].dtype) for k in w}
