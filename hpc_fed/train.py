@@ -8,6 +8,7 @@ server update -> evaluate -> log.
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 import logging
 import os
 import sys
@@ -72,17 +73,14 @@ class FederatedRun:
     def _partition_summary(self) -> dict:
         clients = []
         for c, idx in enumerate(self.parts):
-            hist: dict[str, int] = {}
-            for i in idx:
-                a = self.train_records[i].answer
-                hist[a] = hist.get(a, 0) + 1
+            hist = Counter(self.train_records[i].answer for i in idx)
             clients.append({"client": c, "samples": len(idx), "labels": dict(sorted(hist.items()))})
         return {"scheme": self.cfg.data.partition, "alpha": self.cfg.data.alpha,
                 "seed": self.cfg.data.seed, "clients": clients}
 
     # --- one round --------------------------------------------------------------------
     def local_training(self, clients: list[int], round_idx: int, lr: float):
-        """Train this group's clients in turn from the global adapter; sum n_i * delta_i."""
+        """Train this group's clients in turn from the global adapter; sum weight_i * delta_i."""
         g = self.state.global_adapter
         weighted = torch.zeros(sum(t.numel() for t in g.values()), dtype=torch.float32)
         results: list[ClientResult] = []
