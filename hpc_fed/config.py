@@ -68,7 +68,14 @@ class DataConfig:
 
 @dataclass
 class FedConfig:
-    algorithm: str = "fedavg"  # fedavg | fedavgm | fedadagrad | fedyogi | fedadam
+    # fedavg | fedprox | fedavgm | fedadagrad | fedyogi | fedadam | scaffold
+    algorithm: str = "fedavg"
+    # Client-side proximal term: none | prox (FedProx) | adaptive (FedMLLM's layer window);
+    # null = prox for fedprox, none otherwise. Works with every algorithm.
+    regularizer: Optional[str] = None
+    prox_mu: float = 0.01
+    mu_w: float = 0.1  # adaptive: weight multiplier inside the layer window
+    s_layer: int = 4  # adaptive: regularize decoder layers s..L-1-s
     # How client deltas are averaged: samples (sum n_i d_i / sum n_i) | uniform (mean over
     # sampled clients); null = the algorithm's own default (uniform for the adaptive FedOpt ones).
     weighting: Optional[str] = None
@@ -126,7 +133,7 @@ class RunConfig:
     output: OutputConfig = field(default_factory=OutputConfig)
 
 
-KNOWN_ALGORITHMS = ("fedavg", "fedavgm", "fedadagrad", "fedyogi", "fedadam")
+KNOWN_ALGORITHMS = ("fedavg", "fedprox", "fedavgm", "fedadagrad", "fedyogi", "fedadam", "scaffold")
 KNOWN_DATASETS = ("easyvqa",)
 KNOWN_PARTITIONS = ("iid", "dirichlet")
 KNOWN_PRECISIONS = ("auto", "fp32", "bf16")
@@ -168,6 +175,18 @@ def validate(cfg: RunConfig) -> None:
     f, t, d, e, m = cfg.fed, cfg.train, cfg.data, cfg.eval, cfg.model
     _require(f.algorithm in KNOWN_ALGORITHMS,
              f"fed.algorithm ({f.algorithm!r}) is unknown; choose one of {KNOWN_ALGORITHMS}")
+    if f.regularizer is None:
+        f.regularizer = "prox" if f.algorithm == "fedprox" else "none"
+    _require(f.regularizer in ("none", "prox", "adaptive"),
+             f"fed.regularizer ({f.regularizer!r}) must be none, prox or adaptive")
+    _require(f.prox_mu >= 0 and f.mu_w >= 0 and f.s_layer >= 0,
+             f"fed.prox_mu ({f.prox_mu}), fed.mu_w ({f.mu_w}) and fed.s_layer ({f.s_layer}) "
+             "must be >= 0")
+    if f.regularizer != "none" or f.algorithm == "scaffold":
+        _require(cfg.train.zero_stage <= 2,
+                 f"train.zero_stage ({cfg.train.zero_stage}) must be <= 2 with fed.regularizer="
+                 f"{f.regularizer} / fed.algorithm={f.algorithm}: their loss term needs the whole "
+                 "adapter on each rank, which ZeRO-3 partitions")
     _require(f.weighting in (None, "samples", "uniform"),
              f"fed.weighting ({f.weighting!r}) must be samples, uniform or null")
     _require(f.server_lr > 0 and f.tau > 0, f"fed.server_lr ({f.server_lr}) and fed.tau ({f.tau}) "

@@ -31,7 +31,9 @@ from hpc_fed.eval.evaluate import evaluate
 from hpc_fed.fed.aggregate import allreduce_deltas, delta, flatten, unflatten
 from hpc_fed.fed.sampling import assign_clients, sample_clients
 from hpc_fed.fed.server import server_optimizer_from_config
+from hpc_fed.fed.regularizers import num_decoder_layers
 from hpc_fed.fed.state import FederatedState
+from hpc_fed.fed.terms import build_client_terms
 from hpc_fed.model.build import ensure_model
 from hpc_fed.model.loading import apply_lora, load_base_model, load_processor
 from hpc_fed.run.progress import RoundTable
@@ -61,6 +63,8 @@ class FederatedRun:
         self.server = server_optimizer_from_config(cfg.fed)
         self.state = FederatedState(round=0, global_adapter=self._broadcast_initial(),
                                     server_state=self.server.state_dict())
+        self.terms = build_client_terms(cfg.fed, self.server, self.state.client_state,
+                                        self.engine.names, num_decoder_layers(model.config))
         self.rundir.write_json("partition.json", self._partition_summary())
 
     def _broadcast_initial(self) -> dict[str, torch.Tensor]:
@@ -86,10 +90,14 @@ class FederatedRun:
         results: list[ClientResult] = []
         for c in clients:
             self.engine.write_adapter(g)
+            for term in self.terms:
+                term.begin_client(c, g, self.topo.device)
             res = train_client(self.engine, self.collator, self.train_records, c, self.parts[c],
-                               round_idx, lr, self.cfg.train)
-            d = delta(self.engine.read_adapter(), g)
-            weighted += self.client_weight(res) * flatten(d, self.engine.names)
+                               round_idx, lr, self.cfg.train, self.terms)
+            local = self.engine.read_adapter()
+            for term in self.terms:
+                term.end_client(c, g, local, res.steps, lr)
+            weighted += self.client_weight(res) * flatten(delta(local, g), self.engine.names)
             results.append(res)
         return weighted, results
 
@@ -102,6 +110,9 @@ class FederatedRun:
         stats = {r.client: (r.train_loss, r.num_samples) for r in results}
         reduced = allreduce_deltas(weighted, weight, stats, clients, self.state.global_adapter,
                                    self.engine.names, contribute=self.topo.is_group_leader)
+        for term in self.terms:  # before the server step: controls refer to this round's w
+            term.end_round(clients, self.state.global_adapter, self.engine.names,
+                           contribute=self.topo.is_group_leader)
         self.state.global_adapter = self.server.step(self.state.global_adapter, reduced.mean_delta)
         self.state.server_state = self.server.state_dict()
         self.engine.write_adapter(self.state.global_adapter)

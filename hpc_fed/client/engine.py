@@ -114,12 +114,20 @@ class ClientEngine:
                 group["lr"] = lr
         self.engine.train()
 
-    def train_micro_batch(self, batch: dict[str, torch.Tensor]) -> float:
-        """Forward + backward + (at the accumulation boundary) optimizer step; returns the loss."""
+    def train_micro_batch(self, batch: dict[str, torch.Tensor], terms=()) -> float:
+        """Forward + backward + (at the accumulation boundary) optimizer step.
+
+        `terms` are client terms of the FL method (proximal, SCAFFOLD correction) added to the
+        loss; the returned value is the task loss alone.
+        """
         batch = {k: v.to(self.topo.device) for k, v in batch.items()}
         if "pixel_values" in batch:
             batch["pixel_values"] = batch["pixel_values"].to(self.dtype)
         loss = self.engine(**batch).loss
-        self.engine.backward(loss)
+        total = loss
+        if terms:
+            named = list(zip(self.names, self.params))
+            total = loss + sum(term(named) for term in terms)
+        self.engine.backward(total)
         self.engine.step()
         return float(loss.detach())

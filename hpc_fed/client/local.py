@@ -54,7 +54,7 @@ def batch_order(share: list[int], count: int, seed: tuple[int, ...]) -> list[int
 
 def train_client(engine: ClientEngine, collator: Collator, records: list[Record],
                  client: int, indices: list[int], round_idx: int, lr: float,
-                 cfg: TrainConfig) -> ClientResult:
+                 cfg: TrainConfig, terms=()) -> ClientResult:
     topo = engine.topo
     steps = local_steps(cfg, len(indices), topo.group_size)
     micro = steps * cfg.grad_accum
@@ -65,7 +65,8 @@ def train_client(engine: ClientEngine, collator: Collator, records: list[Record]
     losses = []
     for m in range(micro):
         chunk = order[m * cfg.micro_batch_size:(m + 1) * cfg.micro_batch_size]
-        losses.append(engine.train_micro_batch(collator.train_batch([records[i] for i in chunk])))
+        batch = collator.train_batch([records[i] for i in chunk])
+        losses.append(engine.train_micro_batch(batch, terms))
     loss = torch.tensor([float(np.mean(losses))], dtype=torch.float64)
     if topo.group_size > 1:
         dist.all_reduce(loss, group=topo.dp_group)

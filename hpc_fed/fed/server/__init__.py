@@ -11,10 +11,12 @@ from hpc_fed.fed.server.fedadagrad import FedAdagrad
 from hpc_fed.fed.server.fedadam import FedAdam
 from hpc_fed.fed.server.fedavg import FedAvg
 from hpc_fed.fed.server.fedavgm import FedAvgM
+from hpc_fed.fed.server.fedprox import FedProx
 from hpc_fed.fed.server.fedyogi import FedYogi
+from hpc_fed.fed.server.scaffold import ScaffoldServer
 
-for _cls in (FedAvg, FedAvgM, FedAdagrad, FedYogi, FedAdam):
+for _cls in (FedAvg, FedProx, FedAvgM, FedAdagrad, FedYogi, FedAdam, ScaffoldServer):
     REGISTRY[_cls.name] = _cls
 
 __all__ = ["ServerOptimizer", "build_server_optimizer", "server_optimizer_from_config", "REGISTRY", "FedAvg", "FedAvgM",
-           "FedAdagrad", "FedYogi", "FedAdam"]
+           "FedAdagrad", "FedYogi", "FedAdam", "FedProx", "ScaffoldServer"]

@@ -1,0 +1,72 @@
+"""Client-side proximal regularizers, as a loss term on the trainable (adapter) parameters.
+
+  prox      FedProx (Li et al. 2020): + (mu/2) * ||w_local - w_global||^2 over all of them.
+  adaptive  FedMLLM's modality-agnostic strategy: the same term with weight mu * mu_w, only on
+            parameters of decoder layers l with s <= l <= L-1-s (L decoder layers, s =
+            fed.s_layer); parameters outside numbered decoder layers are not regularized.
+
+The term needs the full adapter on each rank, so it runs at ZeRO stages 0-2 (config check).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import torch
+
+from hpc_fed.errors import ConfigError
+from hpc_fed.fed.terms import ClientTerm
+
+_DECODER_LAYER = re.compile(r"\.layers\.(\d+)\.")
+
+
+def decoder_layer(name: str) -> int | None:
+    """The decoder-layer index in a parameter name, or None (vision tower, projector, ...)."""
+    if "vision" in name:
+        return None
+    m = _DECODER_LAYER.search(name)
+    return int(m.group(1)) if m else None
+
+
+def prox_weights(names: Sequence[str], kind: str, mu: float, mu_w: float, s_layer: int,
+                 num_layers: int) -> dict[str, float]:
+    """Per-parameter weight of the proximal term (0 = not regularized)."""
+    if kind == "prox":
+        return {n: mu for n in names}
+    if kind != "adaptive":
+        raise ConfigError(f"fed.regularizer ({kind!r}) must be none, prox or adaptive")
+    lo, hi = s_layer, num_layers - 1 - s_layer
+    if lo > hi:
+        raise ConfigError(f"fed.s_layer ({s_layer}) leaves no decoder layer of this {num_layers}-layer "
+                          f"model in the window [s, L-1-s]; lower fed.s_layer below {num_layers / 2}")
+    weights = {}
+    for n in names:
+        layer = decoder_layer(n)
+        weights[n] = mu * mu_w if layer is not None and lo <= layer <= hi else 0.0
+    return weights
+
+
+class ProximalTerm(ClientTerm):
+    """sum_n weight_n / 2 * ||p_n - g_n||^2 over the regularized parameters."""
+
+    def __init__(self, weights: dict[str, float]):
+        self.weights = {n: w for n, w in weights.items() if w > 0}
+        self.anchor: dict[str, torch.Tensor] = {}
+
+    def begin_client(self, client: int, global_adapter: dict[str, torch.Tensor], device) -> None:
+        self.anchor = {n: global_adapter[n].to(device) for n in self.weights}
+
+    def __call__(self, named_params: Sequence[tuple[str, torch.Tensor]]) -> torch.Tensor:
+        total = None
+        for n, p in named_params:
+            w = self.weights.get(n)
+            if w:
+                term = 0.5 * w * (p.float() - self.anchor[n].float()).pow(2).sum()
+                total = term if total is None else total + term
+        return total if total is not None else torch.zeros(())
+
+
+def num_decoder_layers(model_config) -> int:
+    text = getattr(model_config, "text_config", None) or model_config
+    return int(text.num_hidden_layers)
