@@ -88,6 +88,7 @@ class FedConfig:
     sample_clients: int = 2  # clients sampled per round
     ranks_per_client: int = 1  # ranks in one client group (DeepSpeed data-parallel size)
     seed: int = 0  # client sampling; identical on every rank
+    local_client: Optional[int] = None  # baseline=local: train only this client (default all)
 
 
 @dataclass
@@ -131,6 +132,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    baseline: str = "none"  # none | zero_shot | local | centralized (see hpc_fed/baselines.py)
 
 
 KNOWN_ALGORITHMS = ("fedavg", "fedprox", "fedavgm", "fedadagrad", "fedyogi", "fedadam", "scaffold")
@@ -173,6 +175,10 @@ def _require(cond: bool, message: str) -> None:
 def validate(cfg: RunConfig) -> None:
     """Reject impossible values, naming the key, the value and the fix."""
     f, t, d, e, m = cfg.fed, cfg.train, cfg.data, cfg.eval, cfg.model
+    _require(cfg.baseline in ("none", "zero_shot", "local", "centralized"),
+             f"baseline ({cfg.baseline!r}) must be none, zero_shot, local or centralized")
+    _require(f.local_client is None or 0 <= f.local_client < f.num_clients,
+             f"fed.local_client ({f.local_client}) must be in [0, fed.num_clients ({f.num_clients}))")
     _require(f.algorithm in KNOWN_ALGORITHMS,
              f"fed.algorithm ({f.algorithm!r}) is unknown; choose one of {KNOWN_ALGORITHMS}")
     if f.regularizer is None:

@@ -161,12 +161,17 @@ class FederatedRun:
         if final is None:
             final = self.evaluate_global()
         self.save_adapter()
-        results = {"initial": initial, "final": final, "rounds": cfg.fed.rounds,
-                   "algorithm": cfg.fed.algorithm, "world_size": self.topo.world_size,
-                   "client_groups": self.topo.num_groups, "wall_seconds": round(time.time() - start, 1)}
+        results = self.results(initial, final, start)
         self.rundir.write_json("results.json", results)
         table.close(results, self.rundir.path)
         return results
+
+    def results(self, initial, final, start: float, **extra) -> dict:
+        """The results.json object."""
+        return {"initial": initial, "final": final, "rounds": self.cfg.fed.rounds,
+                "algorithm": self.cfg.fed.algorithm, "baseline": self.cfg.baseline,
+                "world_size": self.topo.world_size, "client_groups": self.topo.num_groups,
+                "wall_seconds": round(time.time() - start, 1), **extra}
 
     def save_adapter(self) -> None:
         if not self.cfg.output.save_adapter:
@@ -204,9 +209,13 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config, args.overrides)  # before any process group: fail fast
         choice = init_distributed()
         setup_logging(dist.get_rank())
+        from hpc_fed.baselines import centralized_config, run_class
+
+        if cfg.baseline == "centralized":
+            cfg = centralized_config(cfg, dist.get_world_size())
         topo = build_topology(cfg.fed.ranks_per_client, choice.device, choice.backend)
-        log.info("%s", topo.describe())
-        FederatedRun(cfg, topo).run()
+        log.info("%s%s", topo.describe(), "" if cfg.baseline == "none" else f"; baseline {cfg.baseline}")
+        run_class(cfg)(cfg, topo).run()
     except HpcFedError as exc:
         print(f"hpc-fed: error: {exc}", file=sys.stderr)
         return 2

@@ -175,3 +175,46 @@ def test_every_server_optimizer_runs_and_its_state_is_identical_on_all_ranks(tin
     for c in ca:
         assert all(torch.equal(ca[c]["c"][k], cb[c]["c"][k]) for k in ca[c]["c"])
         assert any(float(t.abs().sum()) > 0 for t in ca[c]["c"].values())
+
+
+def _baselines_worker(rank, world, model_dir, out_dir):
+    import torch.distributed as dist
+
+    from hpc_fed.baselines import centralized_config, run_class
+    from hpc_fed.distributed import build_topology
+
+    for name, extra in [("zero_shot", ()), ("local", ()), ("local", ("fed.local_client=3",)),
+                        ("centralized", ())]:
+        tag = name + ("_one" if extra else "")
+        cfg = _cfg(model_dir, f"{out_dir}/{tag}", 2, 1,
+                   extra=(f"baseline={name}", "eval.every=0", "output.save_adapter=false", *extra))
+        if name == "centralized":
+            cfg = centralized_config(cfg, dist.get_world_size())
+        topo = build_topology(cfg.fed.ranks_per_client, torch.device("cpu"), "gloo")
+        run_class(cfg)(cfg, topo).run()
+
+
+def test_baselines_complete_in_the_run_directory_format(tiny_model_dir, tmp_path):
+    import json
+
+    spawn(_baselines_worker, 2, tmp_path, tiny_model_dir, str(tmp_path))
+
+    def read(tag):
+        res = json.loads((tmp_path / tag / "results.json").read_text())
+        rows = [json.loads(x) for x in (tmp_path / tag / "metrics.jsonl").read_text().splitlines()]
+        return res, rows
+
+    res, rows = read("zero_shot")
+    assert res["baseline"] == "zero_shot" and res["final"] == res["initial"] and rows == []
+    res, rows = read("local")
+    assert sorted(res["clients"]) == ["0", "1", "2", "3"] and len(rows) == 2
+    accs = [c["accuracy"] for c in res["clients"].values()]
+    assert res["final"]["accuracy"] == pytest.approx(sum(accs) / 4)
+    assert all(c["samples"] == 24 for c in res["clients"].values())
+    res, rows = read("local_one")
+    assert list(res["clients"]) == ["3"] and [c["id"] for c in rows[0]["clients"]] == [3]
+    res, rows = read("centralized")
+    assert res["client_groups"] == 1 and res["world_size"] == 2 and len(rows) == 2
+    assert rows[0]["clients"] == [{"id": 0, "group": 0, "samples": 96, "train_loss": rows[0]["clients"][0]["train_loss"]}]
+    cfg_text = (tmp_path / "centralized" / "config.yaml").read_text()
+    assert "local_steps: 6" in cfg_text  # 3 sampled clients x 2 local steps

@@ -27,10 +27,14 @@ def shard_batches(n: int, rank: int, world: int, batch_size: int) -> list[list[i
 
 
 def evaluate(model, collator: Collator, records: list[Record], device: torch.device,
-             batch_size: int, float_dtype: torch.dtype = torch.float32) -> dict:
-    """accuracy and mean negative log-likelihood of the right option (over options only)."""
-    rank = dist.get_rank() if dist.is_initialized() else 0
-    world = dist.get_world_size() if dist.is_initialized() else 1
+             batch_size: int, float_dtype: torch.dtype = torch.float32, group=None) -> dict:
+    """accuracy and mean negative log-likelihood of the right option (over options only).
+
+    Sharded over the ranks of `group` (default: the whole world), which must all hold the
+    same model.
+    """
+    rank = dist.get_rank(group) if dist.is_initialized() else 0
+    world = dist.get_world_size(group) if dist.is_initialized() else 1
     was_training = model.training
     model.eval()
     correct, nll, count = 0, 0.0, 0
@@ -43,7 +47,7 @@ def evaluate(model, collator: Collator, records: list[Record], device: torch.dev
             correct, nll, count = correct + c, nll + s, count + len(real)
     totals = torch.tensor([correct, nll, count], dtype=torch.float64)
     if world > 1:
-        dist.all_reduce(totals)
+        dist.all_reduce(totals, group=group)
     model.train(was_training)
     return {"accuracy": float(totals[0] / totals[2]), "nll": float(totals[1] / totals[2]),
             "samples": int(totals[2])}

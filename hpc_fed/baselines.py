@@ -1,0 +1,101 @@
+"""Baselines in the same run directory format as FL runs (`baseline=...`).
+
+  zero_shot    evaluate the untouched base model.
+  local        every client (or only `fed.local_client`) trains alone for fed.rounds rounds,
+               never aggregated; each is scored on the global test set, and `final` is their
+               mean (the FedMLLM paper's "Local"); `results.json["clients"]` has each one.
+  centralized  all clients' data pooled as one client trained data-parallel over the whole
+               world (one ZeRO group of all ranks), with the same total optimizer steps as the
+               FL run: fed.sample_clients x train.local_steps per round.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import torch
+import torch.distributed as dist
+
+from hpc_fed.client.local import train_client
+from hpc_fed.client.schedule import round_lr
+from hpc_fed.config import RunConfig
+from hpc_fed.eval.evaluate import evaluate
+from hpc_fed.fed.sampling import assign_clients
+from hpc_fed.train import FederatedRun
+
+METRICS = ("accuracy", "nll", "samples")
+
+
+def centralized_config(cfg: RunConfig, world_size: int) -> RunConfig:
+    """The FL config rewritten as one client holding all data on one group of every rank."""
+    c = copy.deepcopy(cfg)
+    if c.train.local_steps is not None:
+        c.train.local_steps = cfg.train.local_steps * cfg.fed.sample_clients
+    else:  # the FL run sees sample_clients/num_clients of the data per round, for local_epochs
+        c.train.local_epochs = cfg.train.local_epochs * cfg.fed.sample_clients / cfg.fed.num_clients
+    c.fed.num_clients = c.fed.sample_clients = 1
+    c.fed.ranks_per_client = world_size
+    c.fed.algorithm, c.fed.regularizer, c.fed.weighting = "fedavg", "none", None
+    return c
+
+
+class ZeroShotRun(FederatedRun):
+    def run(self) -> dict:
+        start = time.time()
+        metrics = self.evaluate_global()
+        results = self.results(metrics, metrics, start)
+        self.rundir.write_json("results.json", results)
+        return results
+
+
+class LocalRun(ZeroShotRun):
+    def clients(self) -> list[int]:
+        c = self.cfg.fed.local_client  # validated against fed.num_clients at config load
+        return list(range(self.cfg.fed.num_clients)) if c is None else [c]
+
+    def train_alone(self, client: int) -> tuple[list[float], dict]:
+        """fed.rounds rounds of local training from the initial adapter; then the test metrics."""
+        cfg, adapter, losses = self.cfg, self.state.global_adapter, []
+        for t in range(cfg.fed.rounds):
+            lr = round_lr(t, cfg.fed.rounds, cfg.train.lr, cfg.train.warmup_rounds, cfg.train.min_lr_ratio)
+            self.engine.write_adapter(adapter)
+            res = train_client(self.engine, self.collator, self.train_records, client,
+                               self.parts[client], t, lr, cfg.train)
+            adapter = self.engine.read_adapter()
+            losses.append(res.train_loss)
+        self.engine.write_adapter(adapter)
+        return losses, evaluate(self.engine.module, self.collator, self.test_records,
+                                self.topo.device, cfg.eval.batch_size, self.dtype,
+                                group=self.topo.dp_group)
+
+    def run(self) -> dict:
+        cfg, start = self.cfg, time.time()
+        initial = self.evaluate_global() if cfg.eval.initial else None
+        clients = self.clients()
+        plan = assign_clients(clients, self.sizes, self.topo.num_groups)
+        n, r = cfg.fed.num_clients, cfg.fed.rounds
+        buf = torch.zeros(n, r + len(METRICS), dtype=torch.float64)
+        for c in plan[self.topo.group_index]:
+            losses, metrics = self.train_alone(c)
+            if self.topo.is_group_leader:
+                buf[c, :r] = torch.tensor(losses)
+                buf[c, r:] = torch.tensor([metrics[m] for m in METRICS])
+        if self.topo.world_size > 1:
+            dist.all_reduce(buf)
+        for t in range(r):
+            self.rundir.append_metrics({
+                "round": t, "clients": [{"id": c, "samples": self.sizes[c],
+                                         "train_loss": round(float(buf[c, t]), 5)} for c in clients],
+                "eval": None})
+        per_client = {c: dict(zip(METRICS, buf[c, r:].tolist())) for c in clients}
+        final = {m: sum(v[m] for v in per_client.values()) / len(clients) for m in METRICS[:2]}
+        final["samples"] = int(per_client[clients[0]]["samples"])
+        results = self.results(initial, final, start, clients=per_client)
+        self.rundir.write_json("results.json", results)
+        return results
+
+
+def run_class(cfg: RunConfig):
+    return {"none": FederatedRun, "centralized": FederatedRun, "zero_shot": ZeroShotRun,
+            "local": LocalRun}[cfg.baseline]
