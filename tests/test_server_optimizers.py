@@ -94,8 +94,10 @@ def test_state_dict_round_trip_resumes_exactly(name):
 
 
 def test_weighting_defaults_and_override():
-    assert server_optimizer_from_config(load_config(None, ["fed.algorithm=fedavgm"]).fed).weighting == "samples"
-    assert server_optimizer_from_config(load_config(None, ["fed.algorithm=fedadam"]).fed).weighting == "uniform"
+    def weighting(name):
+        return server_optimizer_from_config(load_config(None, [f"fed.algorithm={name}"]).fed).weighting
+
+    assert weighting("fedavgm") == "samples" and weighting("fedadam") == "uniform"
     cfg = load_config(None, ["fed.algorithm=fedadam", "fed.weighting=samples", "fed.server_lr=0.5"])
     opt = server_optimizer_from_config(cfg.fed)
     assert opt.weighting == "samples" and opt.eta == 0.5

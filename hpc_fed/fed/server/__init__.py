@@ -18,5 +18,6 @@ from hpc_fed.fed.server.scaffold import ScaffoldServer
 for _cls in (FedAvg, FedProx, FedAvgM, FedAdagrad, FedYogi, FedAdam, ScaffoldServer):
     REGISTRY[_cls.name] = _cls
 
-__all__ = ["ServerOptimizer", "build_server_optimizer", "server_optimizer_from_config", "REGISTRY", "FedAvg", "FedAvgM",
+__all__ = ["ServerOptimizer", "build_server_optimizer", "server_optimizer_from_config", "REGISTRY",
+           "FedAvg", "FedAvgM",
            "FedAdagrad", "FedYogi", "FedAdam", "FedProx", "ScaffoldServer"]
