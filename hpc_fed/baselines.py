@@ -24,7 +24,7 @@ from hpc_fed.eval.evaluate import evaluate
 from hpc_fed.fed.sampling import assign_clients
 from hpc_fed.train import FederatedRun
 
-METRICS = ("accuracy", "nll", "samples")
+METRICS = ("accuracy", "nll", "samples", "macro_f1", "weighted_f1")
 
 
 def centralized_config(cfg: RunConfig, world_size: int) -> RunConfig:
@@ -89,7 +89,7 @@ class LocalRun(ZeroShotRun):
                                          "train_loss": round(float(buf[c, t]), 5)} for c in clients],
                 "eval": None})
         per_client = {c: dict(zip(METRICS, buf[c, r:].tolist())) for c in clients}
-        final = {m: sum(v[m] for v in per_client.values()) / len(clients) for m in METRICS[:2]}
+        final = {m: sum(v[m] for v in per_client.values()) / len(clients) for m in METRICS}
         final["samples"] = int(per_client[clients[0]]["samples"])
         results = self.results(initial, final, start, clients=per_client)
         self.rundir.write_json("results.json", results)

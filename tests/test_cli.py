@@ -33,7 +33,8 @@ def test_launch_two_ranks_writes_the_run_directory_contract(tiny_model_dir, tmp_
         assert len(r["clients"]) == 4 and {"id", "group", "samples", "train_loss"} <= set(r["clients"][0])
         assert {"local_train", "aggregate", "round"} <= set(r["time"])
     results = json.loads((out / "results.json").read_text())
-    assert set(results["initial"]) == {"accuracy", "nll", "samples"} and results["final"]["samples"] == 32
+    assert set(results["initial"]) == {"accuracy", "nll", "samples", "macro_f1", "weighted_f1"}
+    assert results["final"]["samples"] == 32
     assert results["world_size"] == 2 and results["client_groups"] == 2
     part = json.loads((out / "partition.json").read_text())
     assert sum(c["samples"] for c in part["clients"]) == 200 and len(part["clients"]) == 10

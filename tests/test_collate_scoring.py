@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from hpc_fed.data.collate import IGNORE_INDEX, Collator
@@ -69,3 +70,22 @@ def test_accuracy_counts_by_hand():
     correct, nll = accuracy_counts(ll, [0, 2, 1])
     assert correct == 1  # argmax 0 (right), 1 (wrong), tie -> 0 (wrong)
     assert nll > 0
+
+
+def test_f1_from_a_hand_made_confusion_matrix():
+    from hpc_fed.eval.metrics import f1_scores
+
+    # true a: 3 (2 right, 1 -> b); true b: 1 (right); true c: 0 (but c predicted once for a? no)
+    conf = torch.tensor([[2, 1, 0], [0, 1, 0], [0, 0, 0]])
+    # a: P=2/2, R=2/3, F1=0.8; b: P=1/2, R=1, F1=2/3; c: absent from truth -> left out
+    got = f1_scores(conf)
+    assert got["macro_f1"] == pytest.approx((0.8 + 2 / 3) / 2)
+    assert got["weighted_f1"] == pytest.approx((0.8 * 3 + 2 / 3 * 1) / 4)
+
+
+def test_roc_auc_counts_ties_half_and_needs_scores():
+    from hpc_fed.eval.metrics import roc_auc
+
+    assert roc_auc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]) == pytest.approx(0.75)
+    assert roc_auc([0.5, 0.5], [0, 1]) == pytest.approx(0.5)
+    assert roc_auc([0.9, 0.1], [1, 0]) == 1.0

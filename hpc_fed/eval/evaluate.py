@@ -13,7 +13,7 @@ import torch.distributed as dist
 
 from hpc_fed.data.collate import Collator
 from hpc_fed.data.records import Record
-from hpc_fed.eval.metrics import accuracy_counts
+from hpc_fed.eval.metrics import accuracy_counts, f1_scores
 from hpc_fed.eval.scoring import option_loglik
 
 
@@ -35,19 +35,25 @@ def evaluate(model, collator: Collator, records: list[Record], device: torch.dev
     """
     rank = dist.get_rank(group) if dist.is_initialized() else 0
     world = dist.get_world_size(group) if dist.is_initialized() else 1
+    classes = sorted({o for r in records for o in r.options})  # same on every rank
+    index = {c: i for i, c in enumerate(classes)}
     was_training = model.training
     model.eval()
-    correct, nll, count = 0, 0.0, 0
+    nll = 0.0
+    confusion = torch.zeros(len(classes), len(classes), dtype=torch.float64)
     for batch in shard_batches(len(records), rank, world, batch_size):
         real = [i for i in batch if i >= 0]
         recs = [records[i] for i in real] or [records[0]]
         ll = option_loglik(model, collator, recs, device, float_dtype)
         if real:
-            c, s = accuracy_counts(ll, [r.label for r in recs])
-            correct, nll, count = correct + c, nll + s, count + len(real)
-    totals = torch.tensor([correct, nll, count], dtype=torch.float64)
+            nll += accuracy_counts(ll, [r.label for r in recs])[1]
+            for r, scores in zip(recs, ll):
+                confusion[index[r.answer], index[r.options[int(torch.argmax(scores))]]] += 1
+    totals = torch.cat([confusion.flatten(), torch.tensor([nll], dtype=torch.float64)])
     if world > 1:
         dist.all_reduce(totals, group=group)
     model.train(was_training)
-    return {"accuracy": float(totals[0] / totals[2]), "nll": float(totals[1] / totals[2]),
-            "samples": int(totals[2])}
+    confusion = totals[:-1].view(len(classes), len(classes))
+    count = float(confusion.sum())
+    return {"accuracy": float(confusion.diag().sum()) / count, "nll": float(totals[-1]) / count,
+            "samples": int(count), **f1_scores(confusion)}

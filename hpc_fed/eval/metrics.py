@@ -19,3 +19,50 @@ def accuracy_counts(logliks: Sequence[torch.Tensor], labels: Sequence[int]) -> t
         correct += int(int(torch.argmax(ll)) == y)
         nll -= float(torch.log_softmax(ll, dim=0)[y])
     return correct, nll
+
+
+def f1_scores(confusion: torch.Tensor) -> dict[str, float]:
+    """Macro- and weighted-F1 from a confusion matrix (rows = true class, cols = predicted).
+
+    Classes that never occur as truth are left out of both averages; a class with no
+    prediction and no truth has no F1. Weighted-F1 weights each class by its true count.
+    """
+    confusion = confusion.double()
+    tp = confusion.diag()
+    support = confusion.sum(1)
+    predicted = confusion.sum(0)
+    present = support > 0
+    precision = torch.where(predicted > 0, tp / predicted.clamp(min=1), torch.zeros_like(tp))
+    recall = tp / support.clamp(min=1)
+    denom = precision + recall
+    f1 = torch.where(denom > 0, 2 * precision * recall / denom.clamp(min=1e-300), torch.zeros_like(tp))
+    if not bool(present.any()):
+        return {"macro_f1": 0.0, "weighted_f1": 0.0}
+    return {"macro_f1": float(f1[present].mean()),
+            "weighted_f1": float((f1 * support)[present].sum() / support[present].sum())}
+
+
+def roc_auc(scores: Sequence[float], labels: Sequence[int]) -> float:
+    """Binary ROC-AUC from scores (probability of the positive class), ties counted half.
+
+    Equals the probability that a random positive scores above a random negative (the
+    Mann-Whitney statistic), so it needs scores, not hard labels.
+    """
+    pos = [s for s, y in zip(scores, labels) if y == 1]
+    neg = [s for s, y in zip(scores, labels) if y == 0]
+    if not pos or not neg:
+        return float("nan")
+    s = torch.tensor(list(scores), dtype=torch.float64)
+    ranks = torch.empty_like(s)
+    order = torch.argsort(s)
+    sorted_s = s[order]
+    i = 0
+    while i < len(s):  # average ranks over ties
+        j = i
+        while j + 1 < len(s) and sorted_s[j + 1] == sorted_s[i]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    y = torch.tensor(list(labels))
+    rank_sum = float(ranks[y == 1].sum())
+    return (rank_sum - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg))
