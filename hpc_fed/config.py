@@ -175,6 +175,7 @@ def _require(cond: bool, message: str) -> None:
 def validate(cfg: RunConfig) -> None:
     """Reject impossible values, naming the key, the value and the fix."""
     f, t, d, e, m = cfg.fed, cfg.train, cfg.data, cfg.eval, cfg.model
+    cfg.baseline = cfg.baseline.replace("-", "_")  # zero-shot and zero_shot both accepted
     _require(cfg.baseline in ("none", "zero_shot", "local", "centralized"),
              f"baseline ({cfg.baseline!r}) must be none, zero_shot, local or centralized")
     _require(f.local_client is None or 0 <= f.local_client < f.num_clients,

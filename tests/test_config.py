@@ -55,3 +55,9 @@ def test_world_size_must_split_into_client_groups():
     assert num_client_groups(4, 2) == 2
     with pytest.raises(ConfigError, match=r"fed.ranks_per_client \(3\) does not divide the world size \(4\)"):
         num_client_groups(4, 3)
+
+
+def test_baseline_names():
+    assert load_config(None, ["baseline=zero-shot"]).baseline == "zero_shot"
+    with pytest.raises(ConfigError, match="baseline"):
+        load_config(None, ["baseline=oracle"])
