@@ -119,6 +119,10 @@ def _zero_lr_worker(rank, world, model_dir, out_dir):
         engine.train_micro_batch(batch)
         after = engine.read_adapter()
         out[(stage, with_refresh)] = all(torch.equal(after[k], target[k]) for k in target)
+        inner = getattr(engine.optimizer, "optimizer", engine.optimizer)
+        assert len(inner.state) > 0, "AdamW state exists after a step"
+        engine.start_client(lr=0.5)  # the next client starts a fresh AdamW at its own rate
+        assert len(inner.state) == 0 and all(g["lr"] == 0.5 for g in inner.param_groups)
     torch.save(out, f"{out_dir}/zero_lr_{rank}.pt")
 
 
