@@ -99,6 +99,9 @@ class TrainConfig:
     micro_batch_size: int = 16  # per rank
     grad_accum: int = 1
     lr: float = 2e-3
+    # Local optimizer: adamw | sgd. SCAFFOLD's control variates and FedProx's analysis assume
+    # SGD steps; with AdamW their terms pass through Adam's normalisation.
+    optimizer: str = "adamw"
     min_lr_ratio: float = 0.1  # cosine floor as a fraction of lr
     warmup_rounds: int = 1  # whole rounds of linear warm-up (round r gets lr*(r+1)/warmup)
     weight_decay: float = 0.0
@@ -224,6 +227,7 @@ def validate(cfg: RunConfig) -> None:
     _require(t.micro_batch_size >= 1, f"train.micro_batch_size ({t.micro_batch_size}) must be >= 1")
     _require(t.grad_accum >= 1, f"train.grad_accum ({t.grad_accum}) must be >= 1")
     _require(t.lr >= 0, f"train.lr ({t.lr}) must be >= 0")
+    _require(t.optimizer in ("adamw", "sgd"), f"train.optimizer ({t.optimizer!r}) must be adamw or sgd")
     _require(0 <= t.min_lr_ratio <= 1, f"train.min_lr_ratio ({t.min_lr_ratio}) must be in [0, 1]")
     _require(t.warmup_rounds >= 0, f"train.warmup_rounds ({t.warmup_rounds}) must be >= 0")
     _require(t.warmup_rounds <= f.rounds,

@@ -98,3 +98,11 @@ def test_regularizers_need_the_whole_adapter():
     assert load_config(None, ["fed.algorithm=fedprox"]).fed.regularizer == "prox"
     with pytest.raises(ConfigError, match="train.zero_stage"):
         load_config(None, ["fed.regularizer=adaptive", "train.zero_stage=3"])
+
+
+def test_local_optimizer_choice():
+    from hpc_fed.config import load_config
+
+    assert load_config(None, ["train.optimizer=sgd"]).train.optimizer == "sgd"
+    with pytest.raises(ConfigError, match="train.optimizer"):
+        load_config(None, ["train.optimizer=lion"])

@@ -140,7 +140,7 @@ ALGORITHMS = {
     "fedadagrad": ("fed.algorithm=fedadagrad",),
     "fedyogi": ("fed.algorithm=fedyogi",),
     "fedadam+adaptive": ("fed.algorithm=fedadam", "fed.regularizer=adaptive", "fed.s_layer=1"),
-    "scaffold": ("fed.algorithm=scaffold",),
+    "scaffold": ("fed.algorithm=scaffold", "train.optimizer=sgd", "train.lr=0.1"),
 }
 
 

@@ -65,8 +65,11 @@ class ClientEngine:
             scope_trace_check_to_group(topo.dp_group, src=topo.group_ranks()[0])
         named = trainable_parameters(model)
         self.names = [n for n, _ in named]
-        optimizer = torch.optim.AdamW([p for _, p in named], lr=cfg.lr,
-                                      weight_decay=cfg.weight_decay)
+        params = [p for _, p in named]
+        if cfg.optimizer == "sgd":
+            optimizer = torch.optim.SGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        else:
+            optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.engine, self.optimizer, _, _ = deepspeed.initialize(
             model=model, optimizer=optimizer, config=deepspeed_config(cfg, topo.group_size, dtype),
             mpu=topo.mpu())
@@ -106,7 +109,7 @@ class ClientEngine:
         return [self.optimizer] if inner is None else [self.optimizer, inner]
 
     def start_client(self, lr: float) -> None:
-        """Fresh AdamW state and this round's learning rate."""
+        """Fresh optimizer state (AdamW moments) and this round's learning rate."""
         for opt in self._inner_optimizers():
             if isinstance(opt, torch.optim.Optimizer):
                 opt.state = collections.defaultdict(dict)
