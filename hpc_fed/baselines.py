@@ -18,7 +18,6 @@ import torch
 import torch.distributed as dist
 
 from hpc_fed.client.local import train_client
-from hpc_fed.client.schedule import round_lr
 from hpc_fed.config import RunConfig
 from hpc_fed.eval.evaluate import evaluate
 from hpc_fed.fed.sampling import assign_clients
@@ -58,7 +57,7 @@ class LocalRun(ZeroShotRun):
         """fed.rounds rounds of local training from the initial adapter; then the test metrics."""
         cfg, adapter, losses = self.cfg, self.state.global_adapter, []
         for t in range(cfg.fed.rounds):
-            lr = round_lr(t, cfg.fed.rounds, cfg.train.lr, cfg.train.warmup_rounds, cfg.train.min_lr_ratio)
+            lr = self.round_lr(t)
             self.engine.write_adapter(adapter)
             res = train_client(self.engine, self.collator, self.train_records, client,
                                self.parts[client], t, lr, cfg.train)

@@ -123,11 +123,14 @@ class FederatedRun:
         return evaluate(self.engine.module, self.collator, self.test_records, self.topo.device,
                         self.cfg.eval.batch_size, self.dtype)
 
+    def round_lr(self, t: int) -> float:
+        tc = self.cfg.train
+        return round_lr(t, self.cfg.fed.rounds, tc.lr, tc.warmup_rounds, tc.min_lr_ratio)
+
     def run_round(self, t: int) -> dict:
         cfg, timer = self.cfg, PhaseTimer()
         with timer.phase("round"):
-            lr = round_lr(t, cfg.fed.rounds, cfg.train.lr, cfg.train.warmup_rounds,
-                          cfg.train.min_lr_ratio)
+            lr = self.round_lr(t)
             clients = sample_clients(cfg.fed.num_clients, cfg.fed.sample_clients, cfg.fed.seed, t)
             plan = assign_clients(clients, self.sizes, self.topo.num_groups)
             with timer.phase("local_train"):

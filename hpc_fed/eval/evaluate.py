@@ -13,7 +13,7 @@ import torch.distributed as dist
 
 from hpc_fed.data.collate import Collator
 from hpc_fed.data.records import Record
-from hpc_fed.eval.metrics import accuracy_counts, f1_scores
+from hpc_fed.eval.metrics import f1_scores, option_nll
 from hpc_fed.eval.scoring import option_loglik
 
 
@@ -46,8 +46,8 @@ def evaluate(model, collator: Collator, records: list[Record], device: torch.dev
         recs = [records[i] for i in real] or [records[0]]
         ll = option_loglik(model, collator, recs, device, float_dtype)
         if real:
-            nll += accuracy_counts(ll, [r.label for r in recs])[1]
             for r, scores in zip(recs, ll):
+                nll += option_nll(scores, r.label)
                 confusion[index[r.answer], index[r.options[int(torch.argmax(scores))]]] += 1
     totals = torch.cat([confusion.flatten(), torch.tensor([nll], dtype=torch.float64)])
     if world > 1:

@@ -12,12 +12,17 @@ def option_probabilities(logliks: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     return [torch.softmax(ll, dim=0) for ll in logliks]
 
 
+def option_nll(loglik: torch.Tensor, label: int) -> float:
+    """-log p(right option), with p normalised over the record's options."""
+    return -float(torch.log_softmax(loglik, dim=0)[label])
+
+
 def accuracy_counts(logliks: Sequence[torch.Tensor], labels: Sequence[int]) -> tuple[int, float]:
     """(number correct, summed -log p(correct option)) over the records; argmax ties -> first."""
     correct, nll = 0, 0.0
     for ll, y in zip(logliks, labels):
         correct += int(int(torch.argmax(ll)) == y)
-        nll -= float(torch.log_softmax(ll, dim=0)[y])
+        nll += option_nll(ll, y)
     return correct, nll
 
 

@@ -67,7 +67,6 @@ def weighted_mean(deltas: Sequence[State], weights: Sequence[float]) -> State:
 @dataclass
 class ReducedRound:
     mean_delta: State
-    total_weight: float
     client_loss: dict[int, float]
     client_samples: dict[int, int]
 
@@ -98,6 +97,6 @@ def allreduce_deltas(weighted_sum: torch.Tensor, weight: float, stats: dict[int,
         raise AggregationError(f"sampled clients {list(clients)} have total weight {total}")
     mean = unflatten(buf[:p] / buf[p], like, names)
     tail = buf[p + 1:]
-    return ReducedRound(mean_delta=mean, total_weight=total,
+    return ReducedRound(mean_delta=mean,
                         client_loss={c: float(tail[slot[c]]) for c in clients},
                         client_samples={c: int(round(float(tail[k + slot[c]]))) for c in clients})
