@@ -57,9 +57,22 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
+    # easyvqa (VQA, 13 answers) | easyvqa_claims (binary claim vs image) | easyvqa_mc
+    # (shape/colour classes with a text hint) | hateful_memes | crisismmd | medvqa | fedmllm
     name: str = "easyvqa"
+    # Folder holding a disk dataset in its published layout (see README, "Datasets").
+    root: str = ""
     partition: str = "dirichlet"  # iid | dirichlet
     alpha: float = 0.5  # Dirichlet concentration (label skew); smaller = more skew
+    # FedMLLM multimodal scenario applied to the training partition (test sets stay full):
+    # aligned | missing (data.beta) | cross (data.k image-only clients) | hybrid (data.p)
+    scenario: str = "aligned"
+    beta: float = 0.3  # missing: per-sample probability of losing the text, and of the image
+    k: int = 3  # cross: number of image-only clients (the others are text-only)
+    p: float = 0.8  # hybrid: per-client probability of keeping each modality
+    # Prompt wording: modality (names the modalities present: "based on the image and the
+    # text", ...) | modality_agnostic (FedMLLM's strategy 1: one wording for every combination)
+    prompt: str = "modality"
     seed: int = 0
     # Optional caps to keep runs short; the subset is drawn with `seed`, identical on all ranks.
     max_train_samples: Optional[int] = None
@@ -119,12 +132,22 @@ class EvalConfig:
     every: int = 1  # evaluate the global model every N rounds (0: only initial and final)
     batch_size: int = 32
     initial: bool = True  # evaluate the base model (with a zero LoRA update) before training
+    # scoring: log-likelihood of each option (class probabilities, ROC-AUC) | generation:
+    # greedy decoding, reply parsed to an option or matched to an open answer
+    mode: str = "scoring"
+    max_new_tokens: int = 16  # generation mode
+    # Views of the test set scored at the start and the end: full (as published), no_image
+    # (images removed), no_text (the sample's text removed). Rounds score `full` only.
+    modalities: list[str] = field(default_factory=lambda: ["full"])
 
 
 @dataclass
 class OutputConfig:
     dir: str = ""  # run directory; empty: runs/run-<timestamp>
     save_adapter: bool = True
+    # Free labels copied into results.json (the benchmark sets dataset, scenario, setting,
+    # method, seed; `hpc-fed report` groups by them).
+    tags: Dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

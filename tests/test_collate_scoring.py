@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from hpc_fed.data.collate import IGNORE_INDEX, Collator
-from hpc_fed.data.easyvqa import COLORS, load_easyvqa
+from hpc_fed.data.datasets.easyvqa import COLORS, load_easyvqa
 from hpc_fed.data.records import Record
 from hpc_fed.eval.metrics import accuracy_counts
 from hpc_fed.eval.scoring import option_loglik

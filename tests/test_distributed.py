@@ -99,7 +99,7 @@ def _zero_lr_worker(rank, world, model_dir, out_dir):
 
     from hpc_fed.client.engine import ClientEngine
     from hpc_fed.data.collate import Collator
-    from hpc_fed.data.easyvqa import load_easyvqa
+    from hpc_fed.data.datasets.easyvqa import load_easyvqa
     from hpc_fed.distributed import build_topology
     from hpc_fed.model.loading import apply_lora, load_base_model, load_processor
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hpc_fed.config import DataConfig
-from hpc_fed.data.easyvqa import load_easyvqa, subsample
+from hpc_fed.data.datasets.easyvqa import load_easyvqa, subsample
 from hpc_fed.data.records import Record
 from hpc_fed.errors import ConfigError
 

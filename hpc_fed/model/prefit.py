@@ -15,7 +15,7 @@ import torch
 
 from hpc_fed.config import TinyModelConfig
 from hpc_fed.data.collate import Collator
-from hpc_fed.data.easyvqa import load_easyvqa
+from hpc_fed.data.datasets.easyvqa import load_easyvqa
 from hpc_fed.eval.metrics import accuracy_counts
 from hpc_fed.eval.scoring import option_loglik
 

@@ -1,0 +1,1 @@
+"""One module per data source, each turning its published on-disk format into `Record`s."""
