@@ -73,6 +73,7 @@ class DataConfig:
     # Prompt wording: modality (names the modalities present: "based on the image and the
     # text", ...) | modality_agnostic (FedMLLM's strategy 1: one wording for every combination)
     prompt: str = "modality"
+    list_options: bool = False  # append "options: (A) x (B) y" to the question
     seed: int = 0
     # Optional caps to keep runs short; the subset is drawn with `seed`, identical on all ranks.
     max_train_samples: Optional[int] = None
@@ -162,7 +163,6 @@ class RunConfig:
 
 
 KNOWN_ALGORITHMS = ("fedavg", "fedprox", "fedavgm", "fedadagrad", "fedyogi", "fedadam", "scaffold")
-KNOWN_DATASETS = ("easyvqa",)
 KNOWN_PARTITIONS = ("iid", "dirichlet")
 KNOWN_PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -232,8 +232,7 @@ def validate(cfg: RunConfig) -> None:
              f"fed.sample_clients ({f.sample_clients}) must be between 1 and fed.num_clients "
              f"({f.num_clients}); lower fed.sample_clients or raise fed.num_clients")
     _require(f.ranks_per_client >= 1, f"fed.ranks_per_client ({f.ranks_per_client}) must be >= 1")
-    _require(d.name in KNOWN_DATASETS,
-             f"data.name ({d.name!r}) is unknown; choose one of {KNOWN_DATASETS}")
+    _validate_data(cfg)
     _require(d.partition in KNOWN_PARTITIONS,
              f"data.partition ({d.partition!r}) is unknown; choose one of {KNOWN_PARTITIONS}")
     _require(d.alpha > 0, f"data.alpha ({d.alpha}) must be > 0 (Dirichlet concentration)")
@@ -268,6 +267,37 @@ def validate(cfg: RunConfig) -> None:
     _require(m.tiny.prefit_questions in ("open", "all"),
              f"model.tiny.prefit_questions ({m.tiny.prefit_questions!r}) must be open or all")
     _require(m.tiny.prefit_steps >= 0, f"model.tiny.prefit_steps ({m.tiny.prefit_steps}) must be >= 0")
+
+
+def _validate_data(cfg: RunConfig) -> None:
+    from hpc_fed.data.prompts import STYLES
+    from hpc_fed.data.registry import DATASETS
+    from hpc_fed.data.scenarios import SCENARIOS
+
+    d, e = cfg.data, cfg.eval
+    _require(d.name in DATASETS, f"data.name ({d.name!r}) is unknown; choose one of {sorted(DATASETS)}")
+    spec = DATASETS[d.name]
+    if spec.needs_root:
+        _require(bool(d.root) and Path(d.root).is_dir(),
+                 f"data.root ({d.root!r}) is not a folder; data.name={d.name} reads its published "
+                 "files from there (see README, 'Datasets')")
+    _require(d.scenario in SCENARIOS,
+             f"data.scenario ({d.scenario!r}) is unknown; choose one of {SCENARIOS}")
+    _require(0 <= d.beta <= 1, f"data.beta ({d.beta}) must be in [0, 1]")
+    _require(0 <= d.p <= 1, f"data.p ({d.p}) must be in [0, 1]")
+    _require(0 <= d.k <= cfg.fed.num_clients,
+             f"data.k ({d.k}) must be between 0 and fed.num_clients ({cfg.fed.num_clients})")
+    _require(d.prompt in STYLES, f"data.prompt ({d.prompt!r}) is unknown; choose one of {STYLES}")
+    _require(e.mode in ("scoring", "generation"),
+             f"eval.mode ({e.mode!r}) must be scoring or generation")
+    _require(not (spec.open_ended and e.mode == "scoring"),
+             f"data.name={d.name} has open-ended answers: set eval.mode=generation")
+    _require(e.max_new_tokens >= 1, f"eval.max_new_tokens ({e.max_new_tokens}) must be >= 1")
+    views = ("full", "no_image", "no_text")
+    _require("full" in e.modalities and all(v in views for v in e.modalities)
+             and len(set(e.modalities)) == len(e.modalities),
+             f"eval.modalities ({list(e.modalities)}) must be distinct names from {views}, "
+             "including full")
 
 
 def to_yaml(cfg: RunConfig) -> str:

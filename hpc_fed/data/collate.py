@@ -14,18 +14,20 @@ from functools import lru_cache
 import torch
 from PIL import Image
 
+from hpc_fed.data.prompts import render_question
 from hpc_fed.data.records import Record
 from hpc_fed.errors import DataFormatError
 
 IGNORE_INDEX = -100
 
 
-def user_message(record: Record) -> list[dict]:
+def user_message(record: Record, style: str = "modality", list_options: bool = False) -> list[dict]:
     """The user turn: image slot (if any), the sample's text (if any), then the question."""
     parts: list[dict] = []
     if record.image is not None:
         parts.append({"type": "image"})
-    prompt = record.question if record.text is None else f"{record.text}\n{record.question}"
+    question = render_question(record, style, list_options)
+    prompt = question if record.text is None else f"{record.text}\n{question}"
     parts.append({"type": "text", "text": prompt})
     return [{"role": "user", "content": parts}]
 
@@ -40,22 +42,41 @@ def load_image(path: str) -> Image.Image:
 
 
 class Collator:
-    """Builds padded batches for one processor (right padding, pad id from its tokenizer)."""
+    """Builds padded batches for one processor (right padding, pad id from its tokenizer).
 
-    def __init__(self, processor):
+    `prompt_style` and `list_options` are data.prompt and data.list_options (see prompts.py).
+    """
+
+    def __init__(self, processor, prompt_style: str = "modality", list_options: bool = False):
         self.processor = processor
+        self.prompt_style, self.list_options = prompt_style, list_options
         self.tokenizer = processor.tokenizer
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self._answer_cache: dict[str, list[int]] = {}
 
     def _prompts(self, records: Sequence[Record]) -> tuple[list[list[int]], torch.Tensor | None]:
-        texts = [self.processor.apply_chat_template(user_message(r), add_generation_prompt=True,
-                                                    tokenize=False) for r in records]
+        texts = [self.prompt_text(r) for r in records]
         images = [load_image(r.image) for r in records if r.image is not None]
         enc = self.processor(text=texts, images=images or None, return_tensors="pt", padding=True)
         ids = [row[mask.bool()].tolist() for row, mask in zip(enc["input_ids"], enc["attention_mask"])]
         return ids, enc.get("pixel_values")
+
+    def prompt_text(self, record: Record) -> str:
+        message = user_message(record, self.prompt_style, self.list_options)
+        return self.processor.apply_chat_template(message, add_generation_prompt=True, tokenize=False)
+
+    def generation_batch(self, records: Sequence[Record]) -> dict[str, torch.Tensor]:
+        """Prompts only, left-padded, for batched greedy decoding."""
+        texts = [self.prompt_text(r) for r in records]
+        images = [load_image(r.image) for r in records if r.image is not None]
+        side = self.tokenizer.padding_side
+        self.tokenizer.padding_side = "left"
+        try:
+            enc = self.processor(text=texts, images=images or None, return_tensors="pt", padding=True)
+        finally:
+            self.tokenizer.padding_side = side
+        return dict(enc)
 
     def answer_ids(self, answer: str, eos: bool) -> list[int]:
         key = f"{answer}\x00{eos}"

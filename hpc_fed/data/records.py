@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+import numpy as np
+
 from hpc_fed.errors import DataFormatError
 
 
@@ -44,3 +46,11 @@ class Record:
             raise DataFormatError(f"record {self.id!r} is open-ended (no options): it has no "
                                   "class label; evaluate it with eval.mode=generation")
         return self.options.index(self.answer)
+
+
+def subsample(records: list[Record], limit: int | None, seed: int) -> list[Record]:
+    """A seeded subset of `limit` records, kept in their original order."""
+    if limit is None or limit >= len(records):
+        return records
+    keep = np.sort(np.random.default_rng(seed).choice(len(records), size=limit, replace=False))
+    return [records[i] for i in keep]

@@ -1,17 +1,109 @@
-"""Dataset name -> (train records, test records). One entry per dataset module."""
+"""Dataset name -> how to load it: train records, test records, and (for data that comes
+already split by client) the client parts. One entry per dataset module."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
 from hpc_fed.config import DataConfig
-from hpc_fed.data.datasets.easyvqa import load_easyvqa, subsample
-from hpc_fed.data.records import Record
+from hpc_fed.data.records import Record, subsample
 from hpc_fed.errors import ConfigError
 
+Loaded = tuple[list[Record], list[Record], Optional[list[list[int]]]]
 
-def load_splits(cfg: DataConfig) -> tuple[list[Record], list[Record]]:
-    if cfg.name == "easyvqa":
-        train, test = load_easyvqa("train"), load_easyvqa("test")
-    else:
-        raise ConfigError(f"data.name ({cfg.name!r}) is unknown; choose easyvqa")
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    primary_metric: str  # the headline metric of the paper's tables
+    load: Callable[[DataConfig], Loaded]
+    needs_root: bool = False
+    open_ended: bool = False  # answers are free text: eval.mode must be generation
+
+
+def _root(cfg: DataConfig) -> Path:
+    root = Path(cfg.root)
+    if not cfg.root or not root.is_dir():
+        raise ConfigError(f"data.root ({cfg.root!r}) is not a folder; data.name={cfg.name} reads "
+                          "its published files from there (see README, 'Datasets')")
+    return root
+
+
+def _easyvqa(cfg):
+    from hpc_fed.data.datasets.easyvqa import load_easyvqa
+
+    return load_easyvqa("train"), load_easyvqa("test"), None
+
+
+def _claims(cfg):
+    from hpc_fed.data.datasets.easyvqa_tasks import load_claims
+
+    return load_claims("train", cfg.seed), load_claims("test", cfg.seed), None
+
+
+def _mc(cfg):
+    from hpc_fed.data.datasets.easyvqa_tasks import load_mc
+
+    return load_mc("train", cfg.seed), load_mc("test", cfg.seed), None
+
+
+def _hateful_memes(cfg):
+    from hpc_fed.data.datasets.hateful_memes import load_hateful_memes
+
+    root = _root(cfg)
+    return load_hateful_memes(root, "train"), load_hateful_memes(root, "test"), None
+
+
+def _crisismmd(cfg):
+    from hpc_fed.data.datasets.crisismmd import load_crisismmd
+
+    root = _root(cfg)
+    return load_crisismmd(root, "train"), load_crisismmd(root, "test"), None
+
+
+def _medvqa(cfg):
+    from hpc_fed.data.datasets.medvqa import load_medvqa
+
+    root = _root(cfg)
+    return load_medvqa(root, "train"), load_medvqa(root, "test"), None
+
+
+def _fedmllm(cfg):
+    from hpc_fed.data.datasets.fedmllm import load_fedmllm_clients, load_fedmllm_test
+
+    root = _root(cfg)
+    clients = load_fedmllm_clients(root)
+    train, parts = [], []
+    for recs in clients:
+        parts.append(list(range(len(train), len(train) + len(recs))))
+        train.extend(recs)
+    return train, load_fedmllm_test(root), parts
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "easyvqa": DatasetSpec("accuracy", _easyvqa),
+    "easyvqa_claims": DatasetSpec("auc", _claims),
+    "easyvqa_mc": DatasetSpec("macro_f1", _mc),
+    "hateful_memes": DatasetSpec("auc", _hateful_memes, needs_root=True),
+    "crisismmd": DatasetSpec("macro_f1", _crisismmd, needs_root=True),
+    "medvqa": DatasetSpec("vqa_accuracy", _medvqa, needs_root=True, open_ended=True),
+    "fedmllm": DatasetSpec("accuracy", _fedmllm, needs_root=True),
+}
+
+
+def dataset_spec(name: str) -> DatasetSpec:
+    if name not in DATASETS:
+        raise ConfigError(f"data.name ({name!r}) is unknown; choose one of {sorted(DATASETS)}")
+    return DATASETS[name]
+
+
+def load_splits(cfg: DataConfig) -> Loaded:
+    """(train, test, parts or None), with data.max_*_samples applied (seeded)."""
+    train, test, parts = dataset_spec(cfg.name).load(cfg)
+    if parts is not None and cfg.max_train_samples is not None:
+        raise ConfigError(f"data.max_train_samples ({cfg.max_train_samples}) cannot cap "
+                          f"data.name={cfg.name}: its clients come as prepared files; set it to null")
     return (subsample(train, cfg.max_train_samples, cfg.seed),
-            subsample(test, cfg.max_test_samples, cfg.seed + 1))
+            subsample(test, cfg.max_test_samples, cfg.seed + 1), parts)

@@ -72,3 +72,32 @@ def modality_counts(records: Sequence[Record], idx: Sequence[int]) -> dict[str, 
                (False, False): "neither"}[(r.image is not None, r.text is not None)]
         counts[key] += 1
     return counts
+
+
+SCENARIOS = ("aligned", "missing", "cross", "hybrid")
+
+
+def apply_scenario(records: Sequence[Record], parts: Sequence[Sequence[int]], scenario: str,
+                   beta: float, k: int, p: float, seed: int) -> tuple[list[Record], dict]:
+    """The training records after `scenario`, and what was drawn (for partition.json)."""
+    if scenario == "aligned":
+        return list(records), {"scenario": "aligned"}
+    if scenario == "missing":
+        return missing(records, beta, seed), {"scenario": "missing", "beta": beta}
+    if scenario == "cross":
+        out, image_only = cross(records, parts, k, seed)
+        return out, {"scenario": "cross", "k": k, "image_only_clients": image_only}
+    if scenario == "hybrid":
+        out, keeps = hybrid(records, parts, p, seed)
+        return out, {"scenario": "hybrid", "p": p,
+                     "client_keeps": [{"image": i, "text": t} for i, t in keeps]}
+    raise ConfigError(f"data.scenario ({scenario!r}) is unknown; choose one of {SCENARIOS}")
+
+
+VIEWS = {"full": (False, False), "no_image": (True, False), "no_text": (False, True)}
+
+
+def test_view(records: Sequence[Record], name: str) -> list[Record]:
+    """The test set as published (`full`) or with every image / every text removed."""
+    drop_image, drop_text = VIEWS[name]
+    return [_drop(r, drop_image, drop_text) for r in records]

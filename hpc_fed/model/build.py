@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -24,6 +25,10 @@ def build_tiny_atomically(path: Path, tiny_cfg) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
     try:
         manifest = make_tiny_model(tmp, tiny_cfg)
+        if path.exists() and is_stale_tiny(path):  # replace an outdated build
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}-old-", dir=path.parent))
+            os.rename(path, old / "model")
+            shutil.rmtree(old, ignore_errors=True)
         try:
             os.rename(tmp, path)
         except OSError:  # another process finished first: keep theirs
@@ -34,11 +39,25 @@ def build_tiny_atomically(path: Path, tiny_cfg) -> dict:
         raise
 
 
+def is_stale_tiny(path: Path) -> bool:
+    """A tiny model built by an older hpc_fed (its vocabulary lacks newer prompt words)."""
+    from hpc_fed.model.tiny import FORMAT, MANIFEST
+
+    manifest = path / MANIFEST
+    if not manifest.is_file():
+        return False  # not our tiny model: never touched
+    try:
+        return json.loads(manifest.read_text()).get("format", 1) < FORMAT
+    except (OSError, ValueError):
+        return True
+
+
 def ensure_model(cfg: ModelConfig, is_main: bool) -> None:
     path = Path(cfg.path)
-    if not path.exists() and cfg.tiny.build_if_missing and is_main:
-        log.info("model.path %s does not exist: building the tiny model (cached for later runs)",
-                 path)
+    stale = path.exists() and is_stale_tiny(path)
+    if (stale or not path.exists()) and cfg.tiny.build_if_missing and is_main:
+        log.info("model.path %s %s: building the tiny model (cached for later runs)", path,
+                 "holds an older tiny-model format" if stale else "does not exist")
         threads = torch.get_num_threads()
         torch.set_num_threads(os.cpu_count() or 1)  # the other ranks only wait at the barrier
         try:

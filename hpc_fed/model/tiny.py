@@ -27,6 +27,9 @@ PATCH_SIZE = 8
 SPECIAL = {"pad": "<pad>", "unk": "<unk>", "bos": "<s>", "eos": "</s>", "image": "<image>"}
 TEMPLATE_WORDS = ["user", "assistant", ":", ",", ".", "?", "(", ")"]
 MANIFEST = "hpc_fed_tiny.json"
+# Bumped when the tokenizer's vocabulary or the build changes: an older cached tiny model is
+# rebuilt by `ensure_model` (hpc_fed/model/build.py).
+FORMAT = 2
 
 # Renders {"role", "content"} messages whose content is a string or a list of
 # {"type": "image"} / {"type": "text", "text": ...} parts.
@@ -45,14 +48,20 @@ CHAT_TEMPLATE = (
 
 
 def _vocabulary() -> list[str]:
+    """easy-VQA's words, the prompt phrases and the derived tasks' templates (lower case)."""
     import easy_vqa
     from tokenizers.pre_tokenizers import Whitespace
 
+    from hpc_fed.data.datasets import easyvqa_tasks
+    from hpc_fed.data import prompts
+
     words: set[str] = set(TEMPLATE_WORDS) | set(easy_vqa.get_answers())
     pre = Whitespace()
+    texts = [prompts.VOCABULARY_TEXT, easyvqa_tasks.VOCABULARY_TEXT]
     for questions, _, _ in (easy_vqa.get_train_questions(), easy_vqa.get_test_questions()):
-        for q in questions:
-            words.update(w for w, _ in pre.pre_tokenize_str(q.lower()))
+        texts.extend(questions)
+    for text in texts:
+        words.update(w for w, _ in pre.pre_tokenize_str(text.lower()))
     return sorted(words)
 
 
@@ -126,7 +135,7 @@ def make_tiny_model(out_dir: str | Path, cfg: TinyModelConfig | None = None) -> 
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
-    manifest = {"parameters": n_params, "prefit": {"steps": cfg.prefit_steps,
+    manifest = {"format": FORMAT, "parameters": n_params, "prefit": {"steps": cfg.prefit_steps,
                 "batch_size": cfg.prefit_batch_size, "lr": cfg.prefit_lr, "seed": cfg.seed,
                 "data": f"easy-VQA prefit slice, {cfg.prefit_questions} questions",
                 **report},

@@ -8,8 +8,6 @@ no image.
 
 from __future__ import annotations
 
-import numpy as np
-
 from hpc_fed.data.records import Record
 from hpc_fed.errors import DataFormatError
 
@@ -53,10 +51,3 @@ def load_easyvqa(split: str, open_only: bool = False) -> list[Record]:
                               image=paths[img]))
     return records
 
-
-def subsample(records: list[Record], limit: int | None, seed: int) -> list[Record]:
-    """A seeded subset of `limit` records, kept in their original order."""
-    if limit is None or limit >= len(records):
-        return records
-    keep = np.sort(np.random.default_rng(seed).choice(len(records), size=limit, replace=False))
-    return [records[i] for i in keep]

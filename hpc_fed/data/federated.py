@@ -1,0 +1,77 @@
+"""The federated view of a dataset: load -> partition over clients -> apply the scenario.
+
+A pure function of the data config and the number of clients, so every rank builds the same
+thing, and `hpc-fed data describe` shows it without training.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from hpc_fed.config import DataConfig
+from hpc_fed.data.partition import partition
+from hpc_fed.data.records import Record
+from hpc_fed.data.registry import dataset_spec, load_splits
+from hpc_fed.data.scenarios import apply_scenario, modality_counts
+from hpc_fed.errors import ConfigError
+
+
+@dataclass
+class FederatedData:
+    train: list[Record]  # after the scenario (modalities removed)
+    test: list[Record]  # as published: full modality
+    parts: list[list[int]]  # client -> indices into train
+    primary_metric: str
+    scenario: dict = field(default_factory=dict)  # what the scenario drew
+
+    @property
+    def sizes(self) -> list[int]:
+        return [len(p) for p in self.parts]
+
+
+def build_federated_data(cfg: DataConfig, num_clients: int) -> FederatedData:
+    spec = dataset_spec(cfg.name)
+    train, test, parts = load_splits(cfg)
+    if parts is None:
+        parts = partition([r.answer for r in train], num_clients, cfg.partition, cfg.alpha, cfg.seed)
+    elif len(parts) != num_clients:
+        raise ConfigError(f"fed.num_clients ({num_clients}) differs from the {len(parts)} client "
+                          f"files of data.name={cfg.name} in {cfg.root}; set fed.num_clients={len(parts)}")
+    train, info = apply_scenario(train, parts, cfg.scenario, cfg.beta, cfg.k, cfg.p, cfg.seed)
+    return FederatedData(train, test, parts, spec.primary_metric, info)
+
+
+def partition_summary(data: FederatedData, cfg: DataConfig) -> dict:
+    """The partition.json object: per client the sample ids, modality counts, label histogram."""
+    clients = []
+    for c, idx in enumerate(data.parts):
+        hist = Counter(data.train[i].answer for i in idx)
+        clients.append({"client": c, "samples": len(idx),
+                        "modalities": modality_counts(data.train, idx),
+                        "labels": dict(sorted(hist.items())),
+                        "ids": [data.train[i].id for i in idx]})
+    return {"dataset": cfg.name, "scheme": cfg.partition, "alpha": cfg.alpha, "seed": cfg.seed,
+            **data.scenario, "train_samples": len(data.train), "test_samples": len(data.test),
+            "primary_metric": data.primary_metric, "clients": clients}
+
+
+def describe_table(summary: dict) -> str:
+    """A console table of partition.json (no ids)."""
+    head = (f"{summary['dataset']}: {summary['train_samples']} train / {summary['test_samples']} "
+            f"test samples; partition {summary['scheme']}"
+            + (f" alpha={summary['alpha']}" if summary["scheme"] == "dirichlet" else "")
+            + f"; scenario {summary['scenario']}"
+            + "".join(f" {k}={summary[k]}" for k in ("beta", "k", "p") if k in summary))
+    labels = sorted({lab for c in summary["clients"] for lab in c["labels"]})
+    cols = ["client", "samples", "both", "image", "text", "neither", *labels]
+    rows = [[str(c["client"]), str(c["samples"]), str(c["modalities"]["both"]),
+             str(c["modalities"]["image_only"]), str(c["modalities"]["text_only"]),
+             str(c["modalities"]["neither"]), *(str(c["labels"].get(lab, 0)) for lab in labels)]
+            for c in summary["clients"]]
+    widths = [max(len(x) for x in col) for col in zip(cols, *rows)]
+    fmt = "  ".join(f"{{:>{w}}}" for w in widths)
+    lines = [head, fmt.format(*cols), *(fmt.format(*r) for r in rows)]
+    if "image_only_clients" in summary:
+        lines.append(f"image-only clients: {summary['image_only_clients']} (the others text-only)")
+    return "\n".join(lines)

@@ -1,0 +1,67 @@
+"""Load -> partition -> scenario, as a run and `hpc-fed data describe` see it."""
+
+import json
+
+import pytest
+
+from hpc_fed.cli import main as cli_main
+from hpc_fed.config import load_config
+from hpc_fed.data.federated import build_federated_data, partition_summary
+from hpc_fed.errors import ConfigError
+
+
+def data_cfg(*overrides):
+    return load_config(None, ["data.name=easyvqa_claims", "data.max_train_samples=1200",
+                              *overrides])
+
+
+def test_partition_json_has_ids_modalities_and_labels_per_client():
+    cfg = data_cfg("data.scenario=missing", "data.beta=0.4")
+    data = build_federated_data(cfg.data, cfg.fed.num_clients)
+    summary = partition_summary(data, cfg.data)
+    assert summary["scenario"] == "missing" and summary["beta"] == 0.4
+    assert summary["primary_metric"] == "auc"
+    ids = [i for c in summary["clients"] for i in c["ids"]]
+    assert sorted(ids) == sorted(r.id for r in data.train) and len(ids) == 1200
+    for c in summary["clients"]:
+        assert sum(c["modalities"].values()) == c["samples"] == sum(c["labels"].values())
+    both = sum(c["modalities"]["both"] for c in summary["clients"]) / 1200
+    assert abs(both - 0.6 ** 2) < 0.05  # keeps image (0.6) and text (0.6) independently
+    assert all(r.image and r.text for r in data.test)  # test set stays full-modality
+
+
+def test_cross_and_hybrid_on_the_real_partition_and_reproducible():
+    cfg = data_cfg("data.scenario=cross", "data.k=3")
+    data = build_federated_data(cfg.data, 10)
+    image_only = data.scenario["image_only_clients"]
+    assert len(image_only) == 3
+    for c, idx in enumerate(data.parts):
+        kinds = {(data.train[i].image is not None, data.train[i].text is not None) for i in idx}
+        assert kinds == ({(True, False)} if c in image_only else {(False, True)})
+    again = build_federated_data(cfg.data, 10)
+    assert again.train == data.train and again.parts == data.parts
+    hyb = build_federated_data(data_cfg("data.scenario=hybrid", "data.p=0.7").data, 10)
+    assert len(hyb.scenario["client_keeps"]) == 10
+    assert not any(r.image is None and r.text is None for r in hyb.train)
+
+
+def test_scenario_values_are_checked_at_load():
+    with pytest.raises(ConfigError, match="data.k"):
+        load_config(None, ["data.scenario=cross", "data.k=11"])
+    with pytest.raises(ConfigError, match="data.beta"):
+        load_config(None, ["data.beta=1.5"])
+    with pytest.raises(ConfigError, match="data.root"):
+        load_config(None, ["data.name=hateful_memes"])
+    with pytest.raises(ConfigError, match="eval.mode=generation"):
+        load_config(None, ["data.name=medvqa", "data.root=tests"])
+
+
+def test_data_describe_prints_the_table_and_writes_json(tmp_path, capsys):
+    out = tmp_path / "p.json"
+    assert cli_main(["data", "describe", "configs/quickstart.yaml", "data.name=easyvqa_claims",
+                     "data.scenario=cross", "data.k=5", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "scenario cross k=5" in text and "image-only clients" in text
+    assert len(json.loads(out.read_text())["image_only_clients"]) == 5
+    assert cli_main(["data", "describe", "configs/quickstart.yaml", "data.alpha=0"]) == 2
+    assert "data.alpha" in capsys.readouterr().err
