@@ -89,3 +89,50 @@ def test_roc_auc_counts_ties_half_and_needs_scores():
     assert roc_auc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]) == pytest.approx(0.75)
     assert roc_auc([0.5, 0.5], [0, 1]) == pytest.approx(0.5)
     assert roc_auc([0.9, 0.1], [1, 0]) == 1.0
+
+
+def test_evaluate_reports_auc_from_option_probabilities_and_a_per_class_report(tiny_model_dir,
+                                                                                   processor):
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    from hpc_fed.data.datasets.easyvqa_tasks import load_claims
+    from hpc_fed.eval.evaluate import evaluate
+    from hpc_fed.eval.metrics import roc_auc
+    from hpc_fed.eval.scoring import option_loglik
+
+    model = AutoModelForImageTextToText.from_pretrained(tiny_model_dir).eval()
+    col = Collator(processor)
+    recs = load_claims("test")[:24]
+    m = evaluate(model, col, recs, torch.device("cpu"), batch_size=10, per_class=True)
+    ll = option_loglik(model, col, recs, torch.device("cpu"))
+    expected = roc_auc([float(torch.softmax(s, 0)[1]) for s in ll], [r.label for r in recs])
+    assert m["auc"] == pytest.approx(expected, abs=1e-6)
+    assert set(m["per_class"]) == {"no", "yes"}
+    assert sum(v["support"] for v in m["per_class"].values()) == 24 == m["samples"]
+
+
+def test_generation_mode_parses_replies_and_scores_open_answers(tiny_model_dir, processor,
+                                                                monkeypatch):
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    from hpc_fed.eval import generate as gen
+    from hpc_fed.eval.evaluate import evaluate
+
+    model = AutoModelForImageTextToText.from_pretrained(tiny_model_dir).eval()
+    col = Collator(processor)
+    recs = load_easyvqa("test")[:6]
+    replies = gen.generate_replies(model, col, recs, torch.device("cpu"), torch.float32, 3)
+    assert len(replies) == 6 and all(isinstance(r, str) for r in replies)
+    # Scoring of replies: choice records parsed, open records matched, by answer type.
+    choice = [Record(id=f"c{i}", question="q?", answer=a, options=("no", "yes")) for i, a in
+              enumerate(["yes", "no", "yes"])]
+    open_ = [Record(id="o1", question="q?", answer="Two", answer_type="OPEN"),
+             Record(id="o2", question="q?", answer="yes", answer_type="CLOSED")]
+    canned = {"c0": "Answer: (B) yes", "c1": "maybe", "c2": "no", "o1": "2", "o2": "no"}
+    monkeypatch.setattr(gen, "generate_replies",
+                        lambda m, c, rs, *a, **k: [canned[r.id] for r in rs])
+    m = evaluate(model, col, choice + open_, torch.device("cpu"), 2, mode="generation")
+    assert m["accuracy"] == pytest.approx(1 / 3) and m["invalid_rate"] == pytest.approx(1 / 3)
+    assert m["vqa_accuracy"] == 0.5 and m["open_accuracy"] == 1.0 and m["closed_accuracy"] == 0.0

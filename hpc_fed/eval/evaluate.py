@@ -2,6 +2,11 @@
 
 Every rank runs the same number of forward passes (short shards repeat a record whose result
 is dropped), which ZeRO-3 needs: its forward gathers parameters collectively in each group.
+
+scoring mode: each record's options are scored by log-likelihood; the argmax is the
+prediction, the softmax over options gives class probabilities (ROC-AUC for binary tasks uses
+the probability of the last option, the positive class). generation mode: greedy decoding
+(hpc_fed/eval/generate.py).
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ import torch.distributed as dist
 
 from hpc_fed.data.collate import Collator
 from hpc_fed.data.records import Record
-from hpc_fed.eval.metrics import f1_scores, option_nll
+from hpc_fed.errors import DataFormatError
+from hpc_fed.eval.metrics import f1_scores, option_nll, per_class_report, roc_auc
 from hpc_fed.eval.scoring import option_loglik
 
 
@@ -26,34 +32,62 @@ def shard_batches(n: int, rank: int, world: int, batch_size: int) -> list[list[i
     return [mine[b * batch_size:(b + 1) * batch_size] for b in range(num_batches)]
 
 
-def evaluate(model, collator: Collator, records: list[Record], device: torch.device,
-             batch_size: int, float_dtype: torch.dtype = torch.float32, group=None) -> dict:
-    """accuracy and mean negative log-likelihood of the right option (over options only).
+def is_binary(records: list[Record]) -> bool:
+    return bool(records) and all(len(r.options) == 2 and r.options == records[0].options
+                                 for r in records)
 
-    Sharded over the ranks of `group` (default: the whole world), which must all hold the
-    same model.
-    """
-    rank = dist.get_rank(group) if dist.is_initialized() else 0
-    world = dist.get_world_size(group) if dist.is_initialized() else 1
+
+def rank_and_world(group) -> tuple[int, int]:
+    if dist.is_initialized():
+        return dist.get_rank(group), dist.get_world_size(group)
+    return 0, 1
+
+
+def evaluate(model, collator: Collator, records: list[Record], device: torch.device,
+             batch_size: int, float_dtype: torch.dtype = torch.float32, group=None,
+             mode: str = "scoring", max_new_tokens: int = 16, per_class: bool = False,
+             synced: bool = False) -> dict:
+    """Metrics of `model` on `records`, sharded over the ranks of `group` (default: the world),
+    which must all hold the same model. `per_class` adds a per-class report; `synced` (ZeRO-3
+    generation) keeps every rank stepping until all ranks finish decoding."""
+    if mode == "generation":
+        from hpc_fed.eval.generate import evaluate_generation
+
+        return evaluate_generation(model, collator, records, device, batch_size, float_dtype,
+                                   group, max_new_tokens, per_class, synced)
+    open_ended = next((r for r in records if not r.options), None)
+    if open_ended is not None:
+        raise DataFormatError(f"record {open_ended.id!r} is open-ended (no options), which option "
+                              "scoring cannot score; set eval.mode=generation")
+    rank, world = rank_and_world(group)
     classes = sorted({o for r in records for o in r.options})  # same on every rank
     index = {c: i for i, c in enumerate(classes)}
+    binary = is_binary(records)
     was_training = model.training
     model.eval()
     nll = 0.0
     confusion = torch.zeros(len(classes), len(classes), dtype=torch.float64)
+    positive = torch.zeros(len(records) if binary else 0, dtype=torch.float64)
     for batch in shard_batches(len(records), rank, world, batch_size):
         real = [i for i in batch if i >= 0]
         recs = [records[i] for i in real] or [records[0]]
         ll = option_loglik(model, collator, recs, device, float_dtype)
-        if real:
-            for r, scores in zip(recs, ll):
-                nll += option_nll(scores, r.label)
-                confusion[index[r.answer], index[r.options[int(torch.argmax(scores))]]] += 1
-    totals = torch.cat([confusion.flatten(), torch.tensor([nll], dtype=torch.float64)])
+        for i, r, scores in zip(real, recs, ll):
+            nll += option_nll(scores, r.label)
+            confusion[index[r.answer], index[r.options[int(torch.argmax(scores))]]] += 1
+            if binary:
+                positive[i] = float(torch.softmax(scores, dim=0)[1])
+    totals = torch.cat([confusion.flatten(), torch.tensor([nll], dtype=torch.float64), positive])
     if world > 1:
         dist.all_reduce(totals, group=group)
     model.train(was_training)
-    confusion = totals[:-1].view(len(classes), len(classes))
+    k = len(classes)
+    confusion = totals[:k * k].view(k, k)
     count = float(confusion.sum())
-    return {"accuracy": float(confusion.diag().sum()) / count, "nll": float(totals[-1]) / count,
-            "samples": int(count), **f1_scores(confusion)}
+    out = {"accuracy": float(confusion.diag().sum()) / count, "nll": float(totals[k * k]) / count,
+           "samples": int(count), **f1_scores(confusion)}
+    if binary:
+        out["auc"] = roc_auc(totals[k * k + 1:].tolist(), [r.label for r in records])
+    if per_class:
+        out["per_class"] = per_class_report(confusion, classes)
+    return out

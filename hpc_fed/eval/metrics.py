@@ -47,6 +47,20 @@ def f1_scores(confusion: torch.Tensor) -> dict[str, float]:
             "weighted_f1": float((f1 * support)[present].sum() / support[present].sum())}
 
 
+def per_class_report(confusion: torch.Tensor, classes) -> dict[str, dict]:
+    """Per class: precision, recall, F1 and support (true count), from the confusion matrix."""
+    confusion = confusion.double()
+    tp, support, predicted = confusion.diag(), confusion.sum(1), confusion.sum(0)
+    out = {}
+    for i, c in enumerate(classes):
+        p = float(tp[i] / predicted[i]) if predicted[i] > 0 else 0.0
+        r = float(tp[i] / support[i]) if support[i] > 0 else 0.0
+        out[c] = {"precision": round(p, 4), "recall": round(r, 4),
+                  "f1": round(2 * p * r / (p + r), 4) if p + r > 0 else 0.0,
+                  "support": int(support[i])}
+    return out
+
+
 def roc_auc(scores: Sequence[float], labels: Sequence[int]) -> float:
     """Binary ROC-AUC from scores (probability of the positive class), ties counted half.
 

@@ -1,0 +1,89 @@
+"""Generation-mode evaluation: greedy decoding, then read each reply.
+
+A classification record's reply is parsed to one of its options (hpc_fed/eval/answers.py:
+"(B) hateful", "B", "Answer: B", "hateful"); a reply naming no option counts as wrong and is
+reported in `invalid_rate`, never mapped to a default class. An open-ended record's reply is
+scored by normalised exact match, overall and split by answer type (OPEN / CLOSED).
+Sharded like scoring mode: every rank decodes the same number of batches.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+
+from hpc_fed.data.collate import Collator
+from hpc_fed.data.records import Record
+from hpc_fed.eval.answers import exact_match, parse_option
+from hpc_fed.eval.metrics import f1_scores, per_class_report
+
+# Counts of open-ended records: (correct, total) for OPEN, CLOSED, and untyped answers.
+_OPEN_SLOTS = ("OPEN", "CLOSED", None)
+
+
+@torch.no_grad()
+def generate_replies(model, collator: Collator, records: list[Record], device: torch.device,
+                     float_dtype: torch.dtype, max_new_tokens: int, synced: bool = False) -> list[str]:
+    """Greedy replies (prompt removed, special tokens skipped), one per record."""
+    batch = collator.generation_batch(records)
+    batch = {k: (v.to(device, float_dtype) if v.is_floating_point() else v.to(device))
+             for k, v in batch.items()}
+    tok = collator.tokenizer
+    out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
+                         num_beams=1, synced_gpus=synced, pad_token_id=tok.pad_token_id,
+                         eos_token_id=tok.eos_token_id)
+    new = out[:, batch["input_ids"].shape[1]:]
+    return [s.strip() for s in tok.batch_decode(new, skip_special_tokens=True)]
+
+
+def evaluate_generation(model, collator, records, device, batch_size, float_dtype, group,
+                        max_new_tokens, per_class, synced) -> dict:
+    from hpc_fed.eval.evaluate import rank_and_world, shard_batches
+
+    rank, world = rank_and_world(group)
+    classes = sorted({o for r in records for o in r.options})
+    index = {c: i for i, c in enumerate(classes)}
+    k = len(classes)
+    confusion = torch.zeros(k, k, dtype=torch.float64)
+    counts = torch.zeros(2 + 2 * len(_OPEN_SLOTS), dtype=torch.float64)  # choice n, invalid, open
+    was_training = model.training
+    model.eval()
+    for batch in shard_batches(len(records), rank, world, batch_size):
+        real = [i for i in batch if i >= 0]
+        recs = [records[i] for i in real] or [records[0]]
+        replies = generate_replies(model, collator, recs, device, float_dtype, max_new_tokens, synced)
+        if not real:
+            continue
+        for r, reply in zip(recs, replies):
+            if r.options:
+                counts[0] += 1
+                picked = parse_option(reply, r.options)
+                if picked is None:
+                    counts[1] += 1
+                else:
+                    confusion[index[r.answer], index[r.options[picked]]] += 1
+            else:
+                slot = 2 + 2 * _OPEN_SLOTS.index(r.answer_type if r.answer_type in _OPEN_SLOTS else None)
+                counts[slot] += exact_match(reply, r.answer)
+                counts[slot + 1] += 1
+    totals = torch.cat([confusion.flatten(), counts])
+    if world > 1:
+        dist.all_reduce(totals, group=group)
+    model.train(was_training)
+    confusion, counts = totals[:k * k].view(k, k), totals[k * k:].tolist()
+    out: dict = {"samples": len(records)}
+    if counts[0]:
+        out.update(accuracy=float(confusion.diag().sum()) / counts[0],
+                   invalid_rate=counts[1] / counts[0], **f1_scores(confusion))
+        if per_class:
+            out["per_class"] = per_class_report(confusion, classes)
+    opened = counts[2:]
+    open_n = sum(opened[1::2])
+    if open_n:
+        out["vqa_accuracy"] = sum(opened[0::2]) / open_n
+        for name, (right, n) in zip(("open", "closed"), zip(opened[0:4:2], opened[1:4:2])):
+            out[f"{name}_accuracy"] = right / n if n else None
+            out[f"{name}_samples"] = int(n)
+        if not counts[0]:
+            out["accuracy"] = out["vqa_accuracy"]
+    return out
