@@ -1,0 +1,11 @@
+"""Benchmark matrices: a YAML of datasets x scenario settings x methods (+ baselines) x seeds.
+
+  matrix.expand(path) -> Matrix      validated, ordered entries with stable 0-based indices
+  matrix.select / format_table       --only / --index filtering and the --list table
+  local.run_local(matrix, entries)   run entries here one after another (`--local`)
+  cli.main(argv)                     `hpc-fed benchmark CONFIG [--local|--list|--index I] ...`
+"""
+
+from hpc_fed.benchmark.matrix import Entry, Matrix, expand, format_table, select
+
+__all__ = ["Entry", "Matrix", "expand", "format_table", "select"]

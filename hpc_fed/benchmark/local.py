@@ -1,0 +1,126 @@
+"""Run matrix entries on this machine, one after another, each as its own subprocess.
+
+Each entry runs `python -m hpc_fed.cli launch --nproc N --config <base> <overrides...>`
+(`train` instead of `launch` when N is 1) with stdout and stderr in `<run_dir>/log.txt`.
+Entries whose results.json exists are skipped (unless `force`); a failed entry is reported
+(tail of its log) and the rest still run. The console gets one line per entry and a summary.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from hpc_fed.benchmark.matrix import Entry, Matrix
+
+LOG_TAIL_LINES = 25
+
+
+def command_for(entry: Entry, base: str, nproc: int) -> list[str]:
+    """The argv that runs one entry (tests monkeypatch this to avoid training)."""
+    if nproc == 1:
+        return [sys.executable, "-m", "hpc_fed.cli", "train", "--config", base, *entry.overrides]
+    return [sys.executable, "-m", "hpc_fed.cli", "launch", "--nproc", str(nproc), "--config", base,
+            *entry.overrides]
+
+
+def shell_line(entry: Entry, base: str, nproc: int) -> str:
+    """The entry's command as one shell line, output to its log (what --dry-run prints)."""
+    cmd = shlex.join(command_for(entry, base, nproc))
+    return f"{cmd} > {shlex.quote(str(entry.log_path))} 2>&1"
+
+
+@dataclass
+class Summary:
+    done: list[Entry] = field(default_factory=list)
+    skipped: list[Entry] = field(default_factory=list)
+    failed: list[Entry] = field(default_factory=list)
+    seconds: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return 130
+        return 1 if self.failed else 0
+
+
+def _final_metric(entry: Entry) -> str:
+    """", accuracy 0.712" from results.json's final metrics, or "" when there is none."""
+    try:
+        final = json.loads(entry.results_path.read_text()).get("final") or {}
+        return f", accuracy {float(final['accuracy']):.3f}"
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return ""
+
+
+def _tail(entry: Entry, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        text = entry.log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        return "    (no log)"
+    return "\n".join("    " + line for line in text[-lines:])
+
+
+def run_entry(entry: Entry, base: str, nproc: int) -> tuple[bool, float, str]:
+    """Run one entry to completion; (succeeded, seconds, why it failed)."""
+    entry.run_dir.mkdir(parents=True, exist_ok=True)
+    entry.results_path.unlink(missing_ok=True)  # a stale file must not pass a failed rerun as done
+    cmd = command_for(entry, base, nproc)
+    start = time.time()
+    with open(entry.log_path, "w") as log:
+        log.write(f"# {shlex.join(cmd)}\n")
+        log.flush()
+        rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL).returncode
+    seconds = time.time() - start
+    if rc != 0:
+        return False, seconds, f"exit code {rc}"
+    if not entry.done:
+        return False, seconds, "exited 0 but wrote no results.json"
+    return True, seconds, ""
+
+
+def run_local(matrix: Matrix, entries: list[Entry], nproc: int | None = None, force: bool = False,
+              out: TextIO | None = None) -> Summary:
+    """Run `entries` here one after another; print progress and a summary to `out`."""
+    out = out or sys.stdout
+    nproc = nproc or matrix.nproc
+    summary, start, total = Summary(), time.time(), len(entries)
+
+    def say(text: str = "", end: str = "\n") -> None:
+        print(text, end=end, file=out, flush=True)
+
+    say(f"benchmark {matrix.name}: {total} entries, {nproc} process(es) each, base {matrix.base}, "
+        f"output under {matrix.output_root}")
+    try:
+        for k, entry in enumerate(entries, 1):
+            say(f"[{k}/{total}] {entry.name} ... ", end="")
+            if entry.done and not force:
+                summary.skipped.append(entry)
+                say(f"skipped (done: {entry.results_path})")
+                continue
+            ok, seconds, why = run_entry(entry, matrix.base, nproc)
+            if ok:
+                summary.done.append(entry)
+                say(f"done {seconds:.0f} s{_final_metric(entry)}")
+            else:
+                summary.failed.append(entry)
+                say(f"FAILED after {seconds:.0f} s ({why}); last lines of {entry.log_path}:")
+                say(_tail(entry))
+    except KeyboardInterrupt:
+        summary.interrupted = True
+        say("\ninterrupted")
+    summary.seconds = time.time() - start
+    say(f"benchmark {matrix.name}: {len(summary.done)} done, {len(summary.skipped)} skipped "
+        f"(already done), {len(summary.failed)} failed"
+        + (f", {total - len(summary.done) - len(summary.skipped) - len(summary.failed)} not run"
+           if summary.interrupted else "")
+        + f", {summary.seconds:.0f} s in total")
+    for entry in summary.failed:
+        say(f"  failed: [{entry.index}] {entry.name}: log {entry.log_path}")
+    return summary
