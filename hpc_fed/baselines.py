@@ -14,17 +14,12 @@ from __future__ import annotations
 import copy
 import time
 
-import torch
 import torch.distributed as dist
 
 from hpc_fed.client.local import train_client
 from hpc_fed.config import RunConfig
-from hpc_fed.eval.evaluate import evaluate
 from hpc_fed.fed.sampling import assign_clients
 from hpc_fed.train import FederatedRun
-
-METRICS = ("accuracy", "nll", "samples", "macro_f1", "weighted_f1")
-
 
 def centralized_config(cfg: RunConfig, world_size: int) -> RunConfig:
     """The FL config rewritten as one client holding all data on one group of every rank."""
@@ -42,10 +37,21 @@ def centralized_config(cfg: RunConfig, world_size: int) -> RunConfig:
 class ZeroShotRun(FederatedRun):
     def run(self) -> dict:
         start = time.time()
-        metrics = self.evaluate_global()
+        metrics = self.evaluate_global(views=True)
         results = self.results(metrics, metrics, start)
         self.rundir.write_json("results.json", results)
         return results
+
+
+def mean_metrics(per_client: list[dict]) -> dict:
+    """Mean over clients of every numeric metric (recursing into `views`); no per-class report."""
+    out = {}
+    for key, value in per_client[0].items():
+        if isinstance(value, dict) and key == "views":
+            out[key] = {v: mean_metrics([m[key][v] for m in per_client]) for v in value}
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[key] = sum(m[key] for m in per_client) / len(per_client)
+    return out
 
 
 class LocalRun(ZeroShotRun):
@@ -64,31 +70,30 @@ class LocalRun(ZeroShotRun):
             adapter = self.engine.read_adapter()
             losses.append(res.train_loss)
         self.engine.write_adapter(adapter)
-        return losses, evaluate(self.engine.module, self.collator, self.test_records,
-                                self.topo.device, cfg.eval.batch_size, self.dtype,
-                                group=self.topo.dp_group)
+        return losses, self.evaluate_model(views=True, group=self.topo.dp_group)
 
     def run(self) -> dict:
         cfg, start = self.cfg, time.time()
-        initial = self.evaluate_global() if cfg.eval.initial else None
+        initial = self.evaluate_global(views=True) if cfg.eval.initial else None
         clients = self.clients()
         plan = assign_clients(clients, self.sizes, self.topo.num_groups)
-        n, r = cfg.fed.num_clients, cfg.fed.rounds
-        buf = torch.zeros(n, r + len(METRICS), dtype=torch.float64)
+        mine = {}
         for c in plan[self.topo.group_index]:
             losses, metrics = self.train_alone(c)
-            if self.topo.is_group_leader:
-                buf[c, :r] = torch.tensor(losses)
-                buf[c, r:] = torch.tensor([metrics[m] for m in METRICS])
-        if self.topo.world_size > 1:
-            dist.all_reduce(buf)
-        for t in range(r):
+            metrics.pop("per_class", None)
+            mine[c] = (losses, metrics)
+        gathered = [mine]
+        if self.topo.world_size > 1:  # group leaders' results reach every rank
+            gathered = [None] * self.topo.world_size
+            dist.all_gather_object(gathered, mine if self.topo.is_group_leader else {})
+        done = {c: v for part in gathered for c, v in part.items()}
+        for t in range(cfg.fed.rounds):
             self.rundir.append_metrics({
                 "round": t, "clients": [{"id": c, "samples": self.sizes[c],
-                                         "train_loss": round(float(buf[c, t]), 5)} for c in clients],
+                                         "train_loss": round(done[c][0][t], 5)} for c in clients],
                 "eval": None})
-        per_client = {c: dict(zip(METRICS, buf[c, r:].tolist())) for c in clients}
-        final = {m: sum(v[m] for v in per_client.values()) / len(clients) for m in METRICS}
+        per_client = {c: done[c][1] for c in clients}
+        final = mean_metrics(list(per_client.values()))
         final["samples"] = int(per_client[clients[0]]["samples"])
         results = self.results(initial, final, start, clients=per_client)
         self.rundir.write_json("results.json", results)

@@ -1,4 +1,5 @@
-"""`hpc-fed` command line: train, launch (torchrun on this node), make-tiny-model."""
+"""`hpc-fed` command line: train, launch (torchrun on this node), benchmark, report, data describe,
+make-tiny-model."""
 
 from __future__ import annotations
 
@@ -51,6 +52,27 @@ def _make_tiny(args) -> int:
     return 0
 
 
+def _data_describe(args, rest: list[str]) -> int:
+    """Print the partition table (clients x modality counts x labels) without training."""
+    import json
+
+    from hpc_fed.config import load_config
+    from hpc_fed.data.federated import build_federated_data, describe_table, partition_summary
+    from hpc_fed.errors import HpcFedError
+
+    try:
+        cfg = load_config(args.config, rest)
+        summary = partition_summary(build_federated_data(cfg.data, cfg.fed.num_clients), cfg.data)
+    except HpcFedError as exc:
+        print(f"hpc-fed: error: {exc}", file=sys.stderr)
+        return 2
+    print(describe_table(summary))
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
+        print(f"partition written to {args.json}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(prog="hpc-fed", description="Federated LoRA fine-tuning of MLLMs.")
@@ -65,13 +87,30 @@ def main(argv: list[str] | None = None) -> int:
     mp.add_argument("--prefit-questions", choices=("open", "all"), default="open")
     mp.add_argument("--seed", type=int, default=0)
     mp.add_argument("--force", action="store_true")
+    dp = sub.add_parser("data", help="inspect a config's federated data: `data describe CONFIG`")
+    dp.add_argument("action", choices=("describe",))
+    dp.add_argument("config")
+    dp.add_argument("--json", help="also write the partition.json object to this file")
+    sub.add_parser("benchmark", add_help=False,
+                   help="run a benchmark matrix here (see configs/benchmark/)")
+    sub.add_parser("report", add_help=False, help="tables (CSV, markdown) and plots from run directories")
     if argv and argv[0] == "train":
         from hpc_fed.train import main as train_main
 
         return train_main(argv[1:])
+    if argv and argv[0] == "benchmark":
+        from hpc_fed.benchmark.cli import main as benchmark_main
+
+        return benchmark_main(argv[1:])
+    if argv and argv[0] == "report":
+        from hpc_fed.report.cli import main as report_main
+
+        return report_main(argv[1:])
     args, rest = p.parse_known_args(argv)
     if args.cmd == "launch":
         return _launch(args, rest)
+    if args.cmd == "data":
+        return _data_describe(args, rest)
     if rest:
         p.error(f"unrecognized arguments: {' '.join(rest)}")
     return _make_tiny(args)

@@ -8,7 +8,6 @@ server update -> evaluate -> log.
 from __future__ import annotations
 
 import argparse
-from collections import Counter
 import logging
 import os
 import sys
@@ -23,8 +22,8 @@ from hpc_fed.client.local import ClientResult, train_client
 from hpc_fed.client.schedule import round_lr
 from hpc_fed.config import RunConfig, load_config
 from hpc_fed.data.collate import Collator
-from hpc_fed.data.partition import partition
-from hpc_fed.data.registry import load_splits
+from hpc_fed.data.federated import build_federated_data, partition_summary
+from hpc_fed.data.scenarios import test_view
 from hpc_fed.distributed import Topology, build_topology, init_distributed
 from hpc_fed.errors import HpcFedError
 from hpc_fed.eval.evaluate import evaluate
@@ -52,11 +51,10 @@ class FederatedRun:
         ensure_model(cfg.model, topo.is_main)
         self.dtype = resolve_precision(cfg.train.precision, topo.device)
         processor = load_processor(cfg.model)
-        self.collator = Collator(processor)
-        self.train_records, self.test_records = load_splits(cfg.data)
-        self.parts = partition([r.answer for r in self.train_records], cfg.fed.num_clients,
-                               cfg.data.partition, cfg.data.alpha, cfg.data.seed)
-        self.sizes = [len(p) for p in self.parts]
+        self.collator = Collator(processor, cfg.data.prompt, cfg.data.list_options)
+        self.data = build_federated_data(cfg.data, cfg.fed.num_clients)
+        self.train_records, self.test_records = self.data.train, self.data.test
+        self.parts, self.sizes = self.data.parts, self.data.sizes
         torch.manual_seed(cfg.fed.seed)  # adapter init: identical on every rank
         model = apply_lora(load_base_model(cfg.model, self.dtype), cfg.model.lora)
         self.engine = ClientEngine(model, topo, cfg.train, self.dtype)
@@ -65,7 +63,7 @@ class FederatedRun:
                                     server_state=self.server.state_dict())
         self.terms = build_client_terms(cfg.fed, self.server, self.state.client_state,
                                         self.engine.names, num_decoder_layers(model.config))
-        self.rundir.write_json("partition.json", self._partition_summary())
+        self.rundir.write_json("partition.json", partition_summary(self.data, cfg.data))
 
     def _broadcast_initial(self) -> dict[str, torch.Tensor]:
         adapter = self.engine.read_adapter()
@@ -73,14 +71,6 @@ class FederatedRun:
         if self.topo.world_size > 1:
             dist.broadcast(flat, src=0)
         return unflatten(flat, adapter, self.engine.names)
-
-    def _partition_summary(self) -> dict:
-        clients = []
-        for c, idx in enumerate(self.parts):
-            hist = Counter(self.train_records[i].answer for i in idx)
-            clients.append({"client": c, "samples": len(idx), "labels": dict(sorted(hist.items()))})
-        return {"scheme": self.cfg.data.partition, "alpha": self.cfg.data.alpha,
-                "seed": self.cfg.data.seed, "clients": clients}
 
     # --- one round --------------------------------------------------------------------
     def local_training(self, clients: list[int], round_idx: int, lr: float):
@@ -118,10 +108,27 @@ class FederatedRun:
         self.engine.write_adapter(self.state.global_adapter)
         return reduced
 
-    def evaluate_global(self) -> dict:
+    def evaluate_global(self, views: bool = False, group=None) -> dict:
+        """Metrics of the current global adapter on the test set; with `views`, also on the
+        test-set views of eval.modalities (images / texts removed) and a per-class report."""
         self.engine.write_adapter(self.state.global_adapter)
-        return evaluate(self.engine.module, self.collator, self.test_records, self.topo.device,
-                        self.cfg.eval.batch_size, self.dtype)
+        return self.evaluate_model(views, group)
+
+    def evaluate_model(self, views: bool = False, group=None) -> dict:
+        """Metrics of the engine's current weights (see evaluate_global)."""
+        e = self.cfg.eval
+        synced = self.cfg.train.zero_stage == 3 and self.topo.world_size > 1
+
+        def run(records, per_class=False):
+            return evaluate(self.engine.module, self.collator, records, self.topo.device,
+                            e.batch_size, self.dtype, group=group, mode=e.mode,
+                            max_new_tokens=e.max_new_tokens, per_class=per_class, synced=synced)
+
+        metrics = run(self.test_records, per_class=views)
+        if views and len(e.modalities) > 1:
+            metrics["views"] = {v: run(test_view(self.test_records, v))
+                                for v in e.modalities if v != "full"}
+        return metrics
 
     def round_lr(self, t: int) -> float:
         tc = self.cfg.train
@@ -137,10 +144,10 @@ class FederatedRun:
                 weighted, results = self.local_training(plan[self.topo.group_index], t, lr)
             with timer.phase("aggregate"):
                 reduced = self.aggregate(weighted, results, clients)
-            metrics = None
-            if cfg.eval.every and ((t + 1) % cfg.eval.every == 0 or t + 1 == cfg.fed.rounds):
-                with timer.phase("eval"):
-                    metrics = self.evaluate_global()
+            metrics, last = None, t + 1 == cfg.fed.rounds
+            if last or (cfg.eval.every and (t + 1) % cfg.eval.every == 0):
+                with timer.phase("eval"):  # the last round's is the final, with views
+                    metrics = self.evaluate_global(views=last)
         self.state.round = t + 1
         group_of = {c: g for g, cs in enumerate(plan) for c in cs}
         rows = [{"id": c, "group": group_of[c], "samples": reduced.client_samples[c],
@@ -153,7 +160,7 @@ class FederatedRun:
     def run(self) -> dict:
         cfg, start = self.cfg, time.time()
         table = RoundTable(cfg.fed.rounds, enabled=self.topo.is_main)
-        initial = self.evaluate_global() if cfg.eval.initial else None
+        initial = self.evaluate_global(views=True) if cfg.eval.initial else None
         table.initial(initial)
         final = None
         for t in range(self.state.round, cfg.fed.rounds):
@@ -161,8 +168,6 @@ class FederatedRun:
             final = row["eval"] or final
             self.rundir.append_metrics(row)
             table.add(row)
-        if final is None:
-            final = self.evaluate_global()
         self.save_adapter()
         results = self.results(initial, final, start)
         self.rundir.write_json("results.json", results)
@@ -171,7 +176,8 @@ class FederatedRun:
 
     def results(self, initial, final, start: float, **extra) -> dict:
         """The results.json object."""
-        return {"initial": initial, "final": final, "rounds": self.cfg.fed.rounds,
+        return {"initial": initial, "final": final, "primary_metric": self.data.primary_metric,
+                "tags": dict(self.cfg.output.tags), "rounds": self.cfg.fed.rounds,
                 "algorithm": self.cfg.fed.algorithm, "baseline": self.cfg.baseline,
                 "world_size": self.topo.world_size, "client_groups": self.topo.num_groups,
                 "wall_seconds": round(time.time() - start, 1), **extra}

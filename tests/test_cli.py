@@ -23,7 +23,9 @@ def _hpc_fed(*args, timeout=300):
 def test_launch_two_ranks_writes_the_run_directory_contract(tiny_model_dir, tmp_path):
     out = tmp_path / "run"
     proc = _hpc_fed("launch", "--nproc", "2", "--config", QUICK, f"model.path={tiny_model_dir}",
-                    *SMALL, f"output.dir={out}")
+                    *SMALL, f"output.dir={out}", "data.name=easyvqa_claims", "data.scenario=missing",
+                    "data.beta=0.4", "eval.modalities=[full,no_image,no_text]",
+                    "output.tags.method=FedAvg")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "accuracy: initial" in proc.stdout
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
@@ -33,11 +35,16 @@ def test_launch_two_ranks_writes_the_run_directory_contract(tiny_model_dir, tmp_
         assert len(r["clients"]) == 4 and {"id", "group", "samples", "train_loss"} <= set(r["clients"][0])
         assert {"local_train", "aggregate", "round"} <= set(r["time"])
     results = json.loads((out / "results.json").read_text())
-    assert set(results["initial"]) == {"accuracy", "nll", "samples", "macro_f1", "weighted_f1"}
-    assert results["final"]["samples"] == 32
+    assert {"accuracy", "nll", "samples", "macro_f1", "weighted_f1", "auc", "per_class",
+            "views"} <= set(results["initial"])
+    assert results["final"]["samples"] == 32 and set(results["final"]["views"]) == {"no_image", "no_text"}
+    assert results["final"]["views"]["no_text"]["samples"] == 32
+    assert results["primary_metric"] == "auc" and results["tags"] == {"method": "FedAvg"}
     assert results["world_size"] == 2 and results["client_groups"] == 2
+    assert rows[-1]["eval"] == results["final"]
     part = json.loads((out / "partition.json").read_text())
     assert sum(c["samples"] for c in part["clients"]) == 200 and len(part["clients"]) == 10
+    assert part["scenario"] == "missing" and sum(c["modalities"]["neither"] for c in part["clients"]) > 0
     assert "fed:" in (out / "config.yaml").read_text()
 
     # the saved adapter loads through peft onto the base model and changes its outputs
