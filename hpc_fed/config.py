@@ -57,11 +57,14 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    # easyvqa (VQA, 13 answers) | easyvqa_claims (binary claim vs image) | easyvqa_mc
-    # (shape/colour classes with a text hint) | hateful_memes | crisismmd | medvqa | fedmllm
+    # easyvqa (VQA, 13 answers) | easyvqa_memes (binary: rude text AND dark image) | easyvqa_claims
+    # (binary claim vs image; XOR of the modalities) | easyvqa_mc (shape/colour classes with a
+    # text hint) | hateful_memes | crisismmd | medvqa | fedmllm (see README, "Datasets")
     name: str = "easyvqa"
     # Folder holding a disk dataset in its published layout (see README, "Datasets").
     root: str = ""
+    # fedmllm: folder that relative image paths are joined to (default: data.root)
+    image_root: str = ""
     partition: str = "dirichlet"  # iid | dirichlet
     alpha: float = 0.5  # Dirichlet concentration (label skew); smaller = more skew
     # FedMLLM multimodal scenario applied to the training partition (test sets stay full):
@@ -285,7 +288,7 @@ def _validate_data(cfg: RunConfig) -> None:
              f"data.scenario ({d.scenario!r}) is unknown; choose one of {SCENARIOS}")
     _require(0 <= d.beta <= 1, f"data.beta ({d.beta}) must be in [0, 1]")
     _require(0 <= d.p <= 1, f"data.p ({d.p}) must be in [0, 1]")
-    _require(0 <= d.k <= cfg.fed.num_clients,
+    _require(d.k >= 0 and (d.scenario != "cross" or d.k <= cfg.fed.num_clients),
              f"data.k ({d.k}) must be between 0 and fed.num_clients ({cfg.fed.num_clients})")
     _require(d.prompt in STYLES, f"data.prompt ({d.prompt!r}) is unknown; choose one of {STYLES}")
     _require(e.mode in ("scoring", "generation"),

@@ -5,7 +5,8 @@ from collections import Counter, defaultdict
 import pytest
 
 from hpc_fed.data.datasets.easyvqa import PREFIT_EVERY
-from hpc_fed.data.datasets.easyvqa_tasks import HINT_ACCURACY, image_attributes, load_claims, load_mc
+from hpc_fed.data.datasets.easyvqa_tasks import (DARK, HINT_ACCURACY, REMARKS, image_attributes,
+                                                 load_claims, load_mc, load_memes, stated_attributes)
 from hpc_fed.model.prefit import image_number
 
 
@@ -54,3 +55,23 @@ def test_mc_hint_is_right_at_the_stated_rate_and_tasks_reproduce_by_seed():
     assert len({o for r in mc for o in r.options}) == 11
     assert load_mc("test", seed=0) == mc and load_mc("test", seed=1) != mc
     assert load_claims("test", seed=3) == load_claims("test", seed=3)
+
+
+def _auc_of(scores, labels):
+    from hpc_fed.eval.metrics import roc_auc
+
+    return roc_auc(scores, labels)
+
+
+def test_memes_positive_needs_rude_text_and_dark_image_each_alone_caps_auc():
+    memes = load_memes("train")
+    _, colors = stated_attributes("train")
+    labels = [r.label for r in memes]
+    rude = [float(r.text in REMARKS["rude"]) for r in memes]
+    dark = [float(next(iter(colors[image_number(r.image)])) in DARK) for r in memes]
+    assert all(y == (t == 1.0 and d == 1.0) for y, t, d in zip(labels, rude, dark))
+    assert abs(sum(rude) / len(memes) - 0.5) < 0.03 and 0.2 < sum(labels) / len(memes) < 0.3
+    # The best score from one modality is the indicator itself: AUC ~5/6, not 1.
+    assert 0.78 < _auc_of(rude, labels) < 0.88 and 0.78 < _auc_of(dark, labels) < 0.88
+    assert _auc_of([t * d for t, d in zip(rude, dark)], labels) == 1.0
+    assert all(img % PREFIT_EVERY != 0 for img in map(image_number, (r.image for r in memes)))

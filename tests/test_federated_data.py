@@ -65,3 +65,22 @@ def test_data_describe_prints_the_table_and_writes_json(tmp_path, capsys):
     assert len(json.loads(out.read_text())["image_only_clients"]) == 5
     assert cli_main(["data", "describe", "configs/quickstart.yaml", "data.alpha=0"]) == 2
     assert "data.alpha" in capsys.readouterr().err
+
+
+FIXTURES = "tests/fixtures"
+
+
+@pytest.mark.parametrize("name,root,extra,metric", [
+    ("hateful_memes", "hateful_memes", [], "auc"),
+    ("crisismmd", "crisismmd", [], "macro_f1"),
+    ("medvqa", "medvqa", ["eval.mode=generation"], "vqa_accuracy"),
+    ("fedmllm", "fedmllm/llava", [f"data.image_root={FIXTURES}/fedmllm/llava/images"], "accuracy"),
+])
+def test_every_disk_dataset_goes_through_the_registry_and_a_scenario(name, root, extra, metric):
+    cfg = load_config(None, [f"data.name={name}", f"data.root={FIXTURES}/{root}", "fed.num_clients=2",
+                             "fed.sample_clients=1", "data.scenario=cross", "data.k=1", *extra])
+    data = build_federated_data(cfg.data, 2)
+    assert data.primary_metric == metric and data.test and sum(data.sizes) == len(data.train)
+    assert data.scenario["image_only_clients"] in ([0], [1])
+    summary = partition_summary(data, cfg.data)
+    assert sum(c["modalities"]["both"] for c in summary["clients"]) == 0

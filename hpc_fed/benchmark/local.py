@@ -51,10 +51,11 @@ class Summary:
 
 
 def _final_metric(entry: Entry) -> str:
-    """", accuracy 0.712" from results.json's final metrics, or "" when there is none."""
+    """", auc 0.712" (the run's primary metric) from results.json, or "" when there is none."""
     try:
-        final = json.loads(entry.results_path.read_text()).get("final") or {}
-        return f", accuracy {float(final['accuracy']):.3f}"
+        results = json.loads(entry.results_path.read_text())
+        metric = results.get("primary_metric") or "accuracy"
+        return f", {metric} {float((results.get('final') or {})[metric]):.3f}"
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return ""
 

@@ -43,6 +43,12 @@ def _claims(cfg):
     return load_claims("train", cfg.seed), load_claims("test", cfg.seed), None
 
 
+def _memes(cfg):
+    from hpc_fed.data.datasets.easyvqa_tasks import load_memes
+
+    return load_memes("train", cfg.seed), load_memes("test", cfg.seed), None
+
+
 def _mc(cfg):
     from hpc_fed.data.datasets.easyvqa_tasks import load_mc
 
@@ -74,16 +80,18 @@ def _fedmllm(cfg):
     from hpc_fed.data.datasets.fedmllm import load_fedmllm_clients, load_fedmllm_test
 
     root = _root(cfg)
-    clients = load_fedmllm_clients(root)
+    image_root = Path(cfg.image_root) if cfg.image_root else None
+    clients = load_fedmllm_clients(root, image_root=image_root)
     train, parts = [], []
     for recs in clients:
         parts.append(list(range(len(train), len(train) + len(recs))))
         train.extend(recs)
-    return train, load_fedmllm_test(root), parts
+    return train, load_fedmllm_test(root, image_root=image_root), parts
 
 
 DATASETS: dict[str, DatasetSpec] = {
     "easyvqa": DatasetSpec("accuracy", _easyvqa),
+    "easyvqa_memes": DatasetSpec("auc", _memes),
     "easyvqa_claims": DatasetSpec("auc", _claims),
     "easyvqa_mc": DatasetSpec("macro_f1", _mc),
     "hateful_memes": DatasetSpec("auc", _hateful_memes, needs_root=True),

@@ -1,8 +1,9 @@
 """Centralized pre-fit of the tiny base model (all weights, one process).
 
-Runs on easy-VQA's reserved `prefit` image slice, open (shape/colour) questions only: the
-base learns to see shapes and colours, and the federated run still has yes/no questions to
-learn. A fifth of the slice's images is held out to report the pre-fit's own accuracy.
+Runs on easy-VQA's reserved `prefit` image slice, open (shape/colour) questions only by
+default: the base learns to see shapes and colours, and the federated run still has yes/no
+questions to learn. `all` adds the yes/no questions (the benchmark's base: it answers yes/no).
+A fifth of the slice's images is held out to report the pre-fit's own accuracy.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ TEMPLATE_WORDS = ["user", "assistant", ":", ",", ".", "?", "(", ")"]
 MANIFEST = "hpc_fed_tiny.json"
 # Bumped when the tokenizer's vocabulary or the build changes: an older cached tiny model is
 # rebuilt by `ensure_model` (hpc_fed/model/build.py).
-FORMAT = 2
+FORMAT = 4
 
 # Renders {"role", "content"} messages whose content is a string or a list of
 # {"type": "image"} / {"type": "text", "text": ...} parts.

@@ -1,11 +1,23 @@
-"""Two offline tasks derived from easy-VQA, standing in for the paper's datasets.
+"""Three offline tasks derived from easy-VQA, standing in for the paper's datasets.
 
-claims (Hateful Memes' role, binary): the sample's text is a claim about the picture
+memes (Hateful Memes' role, binary; the offline benchmark's binary task): like a hateful meme,
+a sample is positive only when text and image together make it so. The text is a remark, rude
+("what an ugly shape.") or kind ("what a nice shape."), the image a shape; the question asks
+whether the text is rude about a dark shape (black, gray, brown or blue). Positive = rude AND
+dark (about a quarter). Each modality alone carries evidence (rude text or dark image: half
+positive; otherwise none) but caps ROC-AUC at about 5/6 (accuracy at the 3/4 majority rate);
+only both reach 1.0. Unlike `claims`, each
+modality has first-order signal, so it is learnable by a tiny model. Positive class "yes" (last).
+
+claims (binary, for real MLLMs): the sample's text is a claim about the picture
 ("there is a red shape.", "the image contains a circle.", "there is a red circle."), the
 question asks whether the claim is true for the image. Each image gives one true and one false
 claim of the same template, so the text alone says nothing (every claim string is about as often
 true as false) and the image alone says nothing: only both together answer it. Options
-(no, yes); positive class "yes" (last). Headline metric ROC-AUC.
+(no, yes); positive class "yes" (last). Headline metric ROC-AUC. This is an XOR of the two
+modalities, which gives gradient descent no first-order signal: the offline tiny model does not
+learn it (measured: 900 full-weight steps of 32 -> test AUC 0.50; colour-only claims, 1,500
+steps at lr 3e-3 -> 0.45-0.55), hence `memes` for the offline benchmark.
 
 mc (CrisisMMD's role, multi-class): easy-VQA's open shape / colour questions (11 classes); the
 sample's text is a witness's hint ("someone says it is blue.") that names the right answer with
@@ -29,6 +41,10 @@ from hpc_fed.data.records import Record
 from hpc_fed.errors import DataFormatError
 
 HINT_ACCURACY = 0.6
+MEMES_QUESTION = "is the text rude about a dark shape?"
+DARK = ("black", "gray", "brown", "blue")
+REMARKS = {"rude": ("what an ugly shape.", "this shape is awful.", "i hate this shape."),
+           "kind": ("what a nice shape.", "this shape is lovely.", "i like this shape.")}
 CLAIM_QUESTION = "is the text true for the image?"
 CLAIM_TEMPLATES = ("there is a {color} shape.", "the image contains a {shape}.",
                    "there is a {color} {shape}.")
@@ -36,8 +52,8 @@ HINT_TEMPLATE = "someone says it is {answer}."
 NO_YES = ("no", "yes")
 
 
-def image_attributes(split: str) -> dict[int, tuple[str, str]]:
-    """image id -> (shape, colour) for the images of `split` whose both attributes are stated."""
+def stated_attributes(split: str) -> tuple[dict[int, set], dict[int, set]]:
+    """image id -> stated shapes, image id -> stated colours (each set has one element)."""
     (questions, answers, image_ids), _ = _raw(split)
     shape: dict[int, set] = {}
     color: dict[int, set] = {}
@@ -49,11 +65,18 @@ def image_attributes(split: str) -> dict[int, tuple[str, str]]:
         elif a in COLORS:
             color.setdefault(img, set()).add(a)
             shape.setdefault(img, set()).update(w for w in words if w in SHAPES)
+    for img in set(shape) | set(color):
+        if len(shape.get(img, ())) > 1 or len(color.get(img, ())) > 1:
+            raise DataFormatError(f"easy-VQA image {img} has conflicting attributes "
+                                  f"{shape.get(img)} / {color.get(img)}; reinstall the easy-vqa package")
+    return shape, color
+
+
+def image_attributes(split: str) -> dict[int, tuple[str, str]]:
+    """image id -> (shape, colour) for the images of `split` whose both attributes are stated."""
+    shape, color = stated_attributes(split)
     out = {}
     for img in sorted(set(shape) & set(color)):
-        if len(shape[img]) > 1 or len(color[img]) > 1:
-            raise DataFormatError(f"easy-VQA image {img} has conflicting attributes "
-                                  f"{shape[img]} / {color[img]}; reinstall the easy-vqa package")
         if shape[img] and color[img]:
             out[img] = (next(iter(shape[img])), next(iter(color[img])))
     return out
@@ -94,6 +117,25 @@ def load_claims(split: str, seed: int = 0) -> list[Record]:
     return records
 
 
+def load_memes(split: str, seed: int = 0) -> list[Record]:
+    """One record per image whose colour is stated: a rude or kind remark (1/2 each, seeded)."""
+    if split not in SPLITS:
+        raise DataFormatError(f"easy-VQA split {split!r} is unknown; choose one of {SPLITS}")
+    _, paths = _raw(split)
+    _, colors = stated_attributes(split)
+    records = []
+    for img in sorted(colors):
+        if not colors[img] or not _in_split(img, split):
+            continue
+        rng = np.random.default_rng([seed, img, 13])
+        tone = "rude" if rng.random() < 0.5 else "kind"
+        remark = REMARKS[tone][int(rng.integers(len(REMARKS[tone])))]
+        positive = tone == "rude" and next(iter(colors[img])) in DARK
+        records.append(Record(id=f"memes-{split}-{img}", question=MEMES_QUESTION,
+                              answer=NO_YES[positive], options=NO_YES, image=paths[img], text=remark))
+    return records
+
+
 def load_mc(split: str, seed: int = 0) -> list[Record]:
     """easy-VQA's open questions with a hint text that is right with probability HINT_ACCURACY."""
     out = []
@@ -107,4 +149,5 @@ def load_mc(split: str, seed: int = 0) -> list[Record]:
     return out
 
 
-VOCABULARY_TEXT = " ".join([CLAIM_QUESTION, *CLAIM_TEMPLATES, HINT_TEMPLATE, *NO_YES])
+VOCABULARY_TEXT = " ".join([CLAIM_QUESTION, *CLAIM_TEMPLATES, HINT_TEMPLATE, *NO_YES,
+                            MEMES_QUESTION, *(r for rs in REMARKS.values() for r in rs)])

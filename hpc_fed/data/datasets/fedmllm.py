@@ -44,6 +44,7 @@ import json
 import os
 import re
 
+from hpc_fed.eval.answers import option_letters
 from hpc_fed.data.records import Record
 from hpc_fed.errors import DataFormatError
 
@@ -65,10 +66,6 @@ _HEADER = re.compile(r"^(?:options|choices)\s*:?$", re.IGNORECASE)
 _TRAILING_HEADER = re.compile(r"\s*(?:options|choices)\s*:\s*$", re.IGNORECASE)
 _BOILERPLATE = re.compile(r"^Answer with the option'?s letter", re.IGNORECASE)
 _ANSWER_LETTER = re.compile(r"^\(?([A-Z])(?:\)|\.|:|\s|$)\s*(.*)$", re.DOTALL)
-
-
-def _letters(n: int) -> list[str]:
-    return [chr(ord("A") + i) for i in range(n)]
 
 
 def _option_text(text: str) -> str:
@@ -97,7 +94,8 @@ def find_options(lines: list[str]) -> tuple[list[str], list[str]] | None:
     for k, line in enumerate(lines):
         parts = _INLINE.split(line)
         letters, texts = parts[1::2], parts[2::2]
-        if len(letters) >= 2 and letters == _letters(len(letters)) and all(t.strip() for t in texts):
+        if (2 <= len(letters) <= 26 and letters == option_letters(len(letters))
+                and all(t.strip() for t in texts)):
             prefix = _TRAILING_HEADER.sub("", parts[0]).strip()
             return [t.strip() for t in texts], lines[:k] + ([prefix] if prefix else []) + lines[k + 1:]
     return None
