@@ -295,6 +295,11 @@ def _validate_data(cfg: RunConfig) -> None:
              f"eval.mode ({e.mode!r}) must be scoring or generation")
     _require(not (spec.open_ended and e.mode == "scoring"),
              f"data.name={d.name} has open-ended answers: set eval.mode=generation")
+    _require(not (cfg.baseline == "local" and e.mode == "generation" and cfg.train.zero_stage == 3
+                  and cfg.fed.ranks_per_client > 1),
+             "baseline=local with eval.mode=generation at train.zero_stage=3 and "
+             "fed.ranks_per_client > 1 would deadlock (groups decode different clients in "
+             "lock-step); use train.zero_stage<=2 or fed.ranks_per_client=1")
     _require(e.max_new_tokens >= 1, f"eval.max_new_tokens ({e.max_new_tokens}) must be >= 1")
     views = ("full", "no_image", "no_text")
     _require("full" in e.modalities and all(v in views for v in e.modalities)

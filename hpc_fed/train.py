@@ -22,7 +22,8 @@ from hpc_fed.client.local import ClientResult, train_client
 from hpc_fed.client.schedule import round_lr
 from hpc_fed.config import RunConfig, load_config
 from hpc_fed.data.collate import Collator
-from hpc_fed.data.federated import build_federated_data, partition_summary
+from hpc_fed.data.federated import build_federated_data, check_scorable, partition_summary
+from hpc_fed.data.registry import headline_metric
 from hpc_fed.data.scenarios import test_view
 from hpc_fed.distributed import Topology, build_topology, init_distributed
 from hpc_fed.errors import HpcFedError
@@ -45,14 +46,20 @@ log = logging.getLogger("hpc_fed")
 class FederatedRun:
     """Owns the engine, the data partition and the federated state of one run."""
 
-    def __init__(self, cfg: RunConfig, topo: Topology):
+    def __init__(self, cfg: RunConfig, topo: Topology, data_clients: int | None = None):
+        """`data_clients`: clients the data is partitioned over before the scenario is applied
+        (default fed.num_clients); the centralized baseline pools that partition into one."""
         self.cfg, self.topo = cfg, topo
         self.rundir = RunDir.create(cfg, topo.is_main)
         ensure_model(cfg.model, topo.is_main)
         self.dtype = resolve_precision(cfg.train.precision, topo.device)
         processor = load_processor(cfg.model)
         self.collator = Collator(processor, cfg.data.prompt, cfg.data.list_options)
-        self.data = build_federated_data(cfg.data, cfg.fed.num_clients)
+        self.data = build_federated_data(cfg.data, data_clients or cfg.fed.num_clients)
+        if len(self.data.parts) != cfg.fed.num_clients:  # centralized: one client holds all
+            self.data.parts = [sorted(i for part in self.data.parts for i in part)]
+        check_scorable(self.data, cfg.eval.mode)
+        self.data.primary_metric = headline_metric(self.data.primary_metric, cfg.eval.mode)
         self.train_records, self.test_records = self.data.train, self.data.test
         self.parts, self.sizes = self.data.parts, self.data.sizes
         torch.manual_seed(cfg.fed.seed)  # adapter init: identical on every rank
@@ -117,7 +124,9 @@ class FederatedRun:
     def evaluate_model(self, views: bool = False, group=None) -> dict:
         """Metrics of the engine's current weights (see evaluate_global)."""
         e = self.cfg.eval
-        synced = self.cfg.train.zero_stage == 3 and self.topo.world_size > 1
+        # ZeRO-3 decoding gathers parameters in the client group at every step: ranks that
+        # finish early keep stepping (transformers' synced_gpus, a world-group all_reduce).
+        synced = self.cfg.train.zero_stage == 3 and self.topo.group_size > 1
 
         def run(records, per_class=False):
             return evaluate(self.engine.module, self.collator, records, self.topo.device,
@@ -220,11 +229,12 @@ def main(argv: list[str] | None = None) -> int:
         setup_logging(dist.get_rank())
         from hpc_fed.baselines import centralized_config, run_class
 
+        data_clients = cfg.fed.num_clients  # the FL partition, also for the pooled baseline
         if cfg.baseline == "centralized":
             cfg = centralized_config(cfg, dist.get_world_size())
         topo = build_topology(cfg.fed.ranks_per_client, choice.device, choice.backend)
         log.info("%s%s", topo.describe(), "" if cfg.baseline == "none" else f"; baseline {cfg.baseline}")
-        run_class(cfg)(cfg, topo).run()
+        run_class(cfg)(cfg, topo, data_clients).run()
     except HpcFedError as exc:
         print(f"hpc-fed: error: {exc}", file=sys.stderr)
         return 2

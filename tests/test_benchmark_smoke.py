@@ -44,5 +44,5 @@ def test_smoke_matrix_runs_skips_done_entries_and_reports(tiny_model_dir, tmp_pa
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert {r["method"] for r in rows} == {"Zero-shot", "FedAvg", "FedAvg+prompt"}
     table = (out / "results.md").read_text()
-    assert "beta0.5" in table and "FedAvg+prompt" in table
+    assert "missing β=0.5" in table and "FedAvg+prompt" in table
     assert any(p.suffix == ".png" and p.stat().st_size > 5000 for p in out.iterdir())

@@ -83,6 +83,26 @@ def test_f1_from_a_hand_made_confusion_matrix():
     assert got["weighted_f1"] == pytest.approx((0.8 * 3 + 2 / 3 * 1) / 4)
 
 
+def test_invalid_replies_count_as_misses_in_f1_and_support():
+    from hpc_fed.eval.metrics import f1_scores, per_class_report
+
+    # 2 classes + an invalid column: true a: 1 right, 1 invalid; true b: 2 right
+    conf = torch.tensor([[1, 0, 1], [0, 2, 0]])
+    rep = per_class_report(conf, ["a", "b"])
+    assert rep["a"] == {"precision": 1.0, "recall": 0.5, "f1": round(2 / 3, 4), "support": 2}
+    assert f1_scores(conf)["macro_f1"] == pytest.approx((2 / 3 + 1.0) / 2)
+
+
+def test_per_class_report_by_hand():
+    from hpc_fed.eval.metrics import per_class_report
+
+    conf = torch.tensor([[2, 1, 0], [0, 1, 0], [0, 0, 0]])
+    rep = per_class_report(conf, ["a", "b", "c"])
+    assert rep["a"] == {"precision": 1.0, "recall": round(2 / 3, 4), "f1": 0.8, "support": 3}
+    assert rep["b"] == {"precision": 0.5, "recall": 1.0, "f1": round(2 / 3, 4), "support": 1}
+    assert rep["c"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+
+
 def test_roc_auc_counts_ties_half_and_needs_scores():
     from hpc_fed.eval.metrics import roc_auc
 

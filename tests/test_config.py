@@ -6,12 +6,23 @@ from hpc_fed.config import RunConfig, load_config
 from hpc_fed.distributed.topology import num_client_groups
 from hpc_fed.errors import ConfigError
 
-CONFIGS = sorted((Path(__file__).parents[1] / "configs").rglob("*.yaml"))
+ALL_YAML = sorted((Path(__file__).parents[1] / "configs").rglob("*.yaml"))
+MATRICES = [p for p in ALL_YAML if p.parent.name == "benchmark" and not p.stem.endswith("_base")]
+CONFIGS = [p for p in ALL_YAML if p not in MATRICES]
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_every_shipped_config_loads_and_names_its_command(path):
     assert isinstance(load_config(path), RunConfig)
+    assert path.read_text().startswith("# hpc-fed "), "each YAML starts with the command that runs it"
+
+
+@pytest.mark.parametrize("path", MATRICES, ids=lambda p: p.name)
+def test_every_shipped_benchmark_matrix_expands_with_valid_entries(path, monkeypatch):
+    from hpc_fed.benchmark.matrix import expand
+
+    monkeypatch.chdir(Path(__file__).parents[1])
+    assert expand(path).entries  # validates every entry's overrides against the schema
     assert path.read_text().startswith("# hpc-fed "), "each YAML starts with the command that runs it"
 
 

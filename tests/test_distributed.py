@@ -188,14 +188,15 @@ def _baselines_worker(rank, world, model_dir, out_dir):
     from hpc_fed.distributed import build_topology
 
     for name, extra in [("zero_shot", ()), ("local", ()), ("local", ("fed.local_client=3",)),
-                        ("centralized", ())]:
-        tag = name + ("_one" if extra else "")
+                        ("centralized", ("data.scenario=cross", "data.k=2"))]:
+        tag = name + ("_one" if name == "local" and extra else "")
         cfg = _cfg(model_dir, f"{out_dir}/{tag}", 2, 1,
                    extra=(f"baseline={name}", "eval.every=0", "output.save_adapter=false", *extra))
+        data_clients = cfg.fed.num_clients  # as hpc_fed.train.main: pool the FL partition
         if name == "centralized":
             cfg = centralized_config(cfg, dist.get_world_size())
         topo = build_topology(cfg.fed.ranks_per_client, torch.device("cpu"), "gloo")
-        run_class(cfg)(cfg, topo).run()
+        run_class(cfg)(cfg, topo, data_clients).run()
 
 
 def test_baselines_complete_in_the_run_directory_format(tiny_model_dir, tmp_path):
@@ -223,3 +224,8 @@ def test_baselines_complete_in_the_run_directory_format(tiny_model_dir, tmp_path
     assert only["id"] == 0 and only["group"] == 0 and only["samples"] == 96
     cfg_text = (tmp_path / "centralized" / "config.yaml").read_text()
     assert "local_steps: 6" in cfg_text  # 3 sampled clients x 2 local steps
+    # the scenario is drawn on the FL partition (2 of 4 clients image-only), then pooled
+    part = json.loads((tmp_path / "centralized" / "partition.json").read_text())
+    assert len(part["image_only_clients"]) == 2 and len(part["clients"]) == 1
+    mods = part["clients"][0]["modalities"]
+    assert mods["image_only"] > 0 and mods["neither"] > 0 and mods["both"] == 0

@@ -8,7 +8,7 @@ Format (every key is validated; errors are ConfigError naming the file, the key 
     output_root: runs/benchmark/offline         # optional, default runs/benchmark/<name>
     nproc: 2                           # optional, default 1: processes per entry (hpc-fed launch)
     seeds: [0, 1]                      # optional, default [0]
-    seed_keys: [fed.seed, train.seed]  # optional, default this: each key set to the seed
+    seed_keys: [fed.seed, train.seed, data.seed]  # optional, default this: each key set to the seed
     datasets:                          # name -> overrides (at least one)
       claims: [data.name=easyvqa_claims]
     scenarios:                         # aligned | missing | cross | hybrid -> key and values
@@ -51,7 +51,7 @@ from hpc_fed.errors import ConfigError
 
 SCENARIOS = ("aligned", "missing", "cross", "hybrid")
 BASELINE_SCOPES = ("dataset", "setting")
-DEFAULT_SEED_KEYS = ("fed.seed", "train.seed")
+DEFAULT_SEED_KEYS = ("fed.seed", "train.seed", "data.seed")
 TOP_LEVEL_KEYS = ("name", "base", "overrides", "output_root", "nproc", "seeds", "seed_keys",
                   "datasets", "scenarios", "methods", "baselines")
 TAG_KEYS = ("dataset", "scenario", "setting", "method", "seed")

@@ -42,6 +42,15 @@ def build_federated_data(cfg: DataConfig, num_clients: int) -> FederatedData:
     return FederatedData(train, test, parts, spec.primary_metric, info)
 
 
+def check_scorable(data: FederatedData, mode: str) -> None:
+    """Option scoring needs options: fail before training, not at the first evaluation."""
+    if mode == "scoring":
+        for r in (*data.test, *data.train):
+            if not r.options:
+                raise ConfigError(f"record {r.id!r} of the data is open-ended (no options); option "
+                                  "scoring cannot score it: set eval.mode=generation")
+
+
 def partition_summary(data: FederatedData, cfg: DataConfig) -> dict:
     """The partition.json object: per client the sample ids, modality counts, label histogram."""
     clients = []

@@ -101,6 +101,11 @@ DATASETS: dict[str, DatasetSpec] = {
 }
 
 
+def headline_metric(primary: str, mode: str) -> str:
+    """The dataset's headline metric, or accuracy where the eval mode gives no scores (AUC)."""
+    return "accuracy" if mode == "generation" and primary == "auc" else primary
+
+
 def dataset_spec(name: str) -> DatasetSpec:
     if name not in DATASETS:
         raise ConfigError(f"data.name ({name!r}) is unknown; choose one of {sorted(DATASETS)}")

@@ -44,7 +44,7 @@ def evaluate_generation(model, collator, records, device, batch_size, float_dtyp
     classes = sorted({o for r in records for o in r.options})
     index = {c: i for i, c in enumerate(classes)}
     k = len(classes)
-    confusion = torch.zeros(k, k, dtype=torch.float64)
+    confusion = torch.zeros(k, k + 1, dtype=torch.float64)  # last column: no option named
     counts = torch.zeros(2 + 2 * len(_OPEN_SLOTS), dtype=torch.float64)  # choice n, invalid, open
     was_training = model.training
     model.eval()
@@ -58,10 +58,9 @@ def evaluate_generation(model, collator, records, device, batch_size, float_dtyp
             if r.options:
                 counts[0] += 1
                 picked = parse_option(reply, r.options)
-                if picked is None:
-                    counts[1] += 1
-                else:
-                    confusion[index[r.answer], index[r.options[picked]]] += 1
+                column = k if picked is None else index[r.options[picked]]
+                confusion[index[r.answer], column] += 1
+                counts[1] += picked is None
             else:
                 slot = 2 + 2 * _OPEN_SLOTS.index(r.answer_type if r.answer_type in _OPEN_SLOTS else None)
                 counts[slot] += exact_match(reply, r.answer)
@@ -70,10 +69,10 @@ def evaluate_generation(model, collator, records, device, batch_size, float_dtyp
     if world > 1:
         dist.all_reduce(totals, group=group)
     model.train(was_training)
-    confusion, counts = totals[:k * k].view(k, k), totals[k * k:].tolist()
+    confusion, counts = totals[:k * (k + 1)].view(k, k + 1), totals[k * (k + 1):].tolist()
     out: dict = {"samples": len(records)}
     if counts[0]:
-        out.update(accuracy=float(confusion.diag().sum()) / counts[0],
+        out.update(accuracy=float(confusion[:, :k].diag().sum()) / counts[0],
                    invalid_rate=counts[1] / counts[0], **f1_scores(confusion))
         if per_class:
             out["per_class"] = per_class_report(confusion, classes)

@@ -26,16 +26,22 @@ def accuracy_counts(logliks: Sequence[torch.Tensor], labels: Sequence[int]) -> t
     return correct, nll
 
 
+def _counts(confusion: torch.Tensor):
+    """tp, support, predicted per class. A k x (k+1) matrix has a last column of replies that
+    named no class (generation mode): they count in the support (misses), not as predictions."""
+    confusion = confusion.double()
+    k = confusion.shape[0]
+    return confusion[:, :k].diag(), confusion.sum(1), confusion[:, :k].sum(0)
+
+
 def f1_scores(confusion: torch.Tensor) -> dict[str, float]:
-    """Macro- and weighted-F1 from a confusion matrix (rows = true class, cols = predicted).
+    """Macro- and weighted-F1 from a confusion matrix (rows = true class, cols = predicted;
+    optionally a last column of invalid replies, see `_counts`).
 
     Classes that never occur as truth are left out of both averages; a class with no
     prediction and no truth has no F1. Weighted-F1 weights each class by its true count.
     """
-    confusion = confusion.double()
-    tp = confusion.diag()
-    support = confusion.sum(1)
-    predicted = confusion.sum(0)
+    tp, support, predicted = _counts(confusion)
     present = support > 0
     precision = torch.where(predicted > 0, tp / predicted.clamp(min=1), torch.zeros_like(tp))
     recall = tp / support.clamp(min=1)
@@ -49,8 +55,7 @@ def f1_scores(confusion: torch.Tensor) -> dict[str, float]:
 
 def per_class_report(confusion: torch.Tensor, classes) -> dict[str, dict]:
     """Per class: precision, recall, F1 and support (true count), from the confusion matrix."""
-    confusion = confusion.double()
-    tp, support, predicted = confusion.diag(), confusion.sum(1), confusion.sum(0)
+    tp, support, predicted = _counts(confusion)
     out = {}
     for i, c in enumerate(classes):
         p = float(tp[i] / predicted[i]) if predicted[i] > 0 else 0.0
