@@ -102,7 +102,7 @@ def test_overrides_and_tags(full):
     assert e.run_dir == run_dir
     assert e.overrides == [
         "fed.rounds=6", "data.max_train_samples=100", "data.scenario=missing", "data.beta=0.3",
-        "fed.algorithm=fedavg", "fed.seed=1", "train.seed=1", f"output.dir={run_dir}",
+        "fed.algorithm=fedavg", "fed.seed=1", "train.seed=1", "data.seed=1", f"output.dir={run_dir}",
         "output.tags.dataset=claims", "output.tags.scenario=missing", "output.tags.setting=beta0.3",
         "output.tags.method=FedAvg", "output.tags.seed=1",
     ]
