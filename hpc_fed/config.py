@@ -274,16 +274,14 @@ def validate(cfg: RunConfig) -> None:
 
 def _validate_data(cfg: RunConfig) -> None:
     from hpc_fed.data.prompts import STYLES
-    from hpc_fed.data.registry import DATASETS
+    from hpc_fed.data.registry import DATASETS, data_root
     from hpc_fed.data.scenarios import SCENARIOS
 
     d, e = cfg.data, cfg.eval
     _require(d.name in DATASETS, f"data.name ({d.name!r}) is unknown; choose one of {sorted(DATASETS)}")
     spec = DATASETS[d.name]
     if spec.needs_root:
-        _require(bool(d.root) and Path(d.root).is_dir(),
-                 f"data.root ({d.root!r}) is not a folder; data.name={d.name} reads its published "
-                 "files from there (see README, 'Datasets')")
+        data_root(d)
     _require(d.scenario in SCENARIOS,
              f"data.scenario ({d.scenario!r}) is unknown; choose one of {SCENARIOS}")
     _require(0 <= d.beta <= 1, f"data.beta ({d.beta}) must be in [0, 1]")

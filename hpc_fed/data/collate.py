@@ -55,10 +55,18 @@ class Collator:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self._answer_cache: dict[str, list[int]] = {}
 
-    def _prompts(self, records: Sequence[Record]) -> tuple[list[list[int]], torch.Tensor | None]:
+    def _encode(self, records: Sequence[Record], padding_side: str = "right"):
+        """The processor's batch of the records' prompts (chat template, images present)."""
         texts = [self.prompt_text(r) for r in records]
         images = [load_image(r.image) for r in records if r.image is not None]
-        enc = self.processor(text=texts, images=images or None, return_tensors="pt", padding=True)
+        side, self.tokenizer.padding_side = self.tokenizer.padding_side, padding_side
+        try:
+            return self.processor(text=texts, images=images or None, return_tensors="pt", padding=True)
+        finally:
+            self.tokenizer.padding_side = side
+
+    def _prompts(self, records: Sequence[Record]) -> tuple[list[list[int]], torch.Tensor | None]:
+        enc = self._encode(records)
         ids = [row[mask.bool()].tolist() for row, mask in zip(enc["input_ids"], enc["attention_mask"])]
         return ids, enc.get("pixel_values")
 
@@ -68,15 +76,7 @@ class Collator:
 
     def generation_batch(self, records: Sequence[Record]) -> dict[str, torch.Tensor]:
         """Prompts only, left-padded, for batched greedy decoding."""
-        texts = [self.prompt_text(r) for r in records]
-        images = [load_image(r.image) for r in records if r.image is not None]
-        side = self.tokenizer.padding_side
-        self.tokenizer.padding_side = "left"
-        try:
-            enc = self.processor(text=texts, images=images or None, return_tensors="pt", padding=True)
-        finally:
-            self.tokenizer.padding_side = side
-        return dict(enc)
+        return dict(self._encode(records, padding_side="left"))
 
     def answer_ids(self, answer: str, eos: bool) -> list[int]:
         key = f"{answer}\x00{eos}"

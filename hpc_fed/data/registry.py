@@ -23,7 +23,8 @@ class DatasetSpec:
     open_ended: bool = False  # answers are free text: eval.mode must be generation
 
 
-def _root(cfg: DataConfig) -> Path:
+def data_root(cfg: DataConfig) -> Path:
+    """data.root as a folder (disk datasets); checked at config load and before reading."""
     root = Path(cfg.root)
     if not cfg.root or not root.is_dir():
         raise ConfigError(f"data.root ({cfg.root!r}) is not a folder; data.name={cfg.name} reads "
@@ -58,28 +59,28 @@ def _mc(cfg):
 def _hateful_memes(cfg):
     from hpc_fed.data.datasets.hateful_memes import load_hateful_memes
 
-    root = _root(cfg)
+    root = data_root(cfg)
     return load_hateful_memes(root, "train"), load_hateful_memes(root, "test"), None
 
 
 def _crisismmd(cfg):
     from hpc_fed.data.datasets.crisismmd import load_crisismmd
 
-    root = _root(cfg)
+    root = data_root(cfg)
     return load_crisismmd(root, "train"), load_crisismmd(root, "test"), None
 
 
 def _medvqa(cfg):
     from hpc_fed.data.datasets.medvqa import load_medvqa
 
-    root = _root(cfg)
+    root = data_root(cfg)
     return load_medvqa(root, "train"), load_medvqa(root, "test"), None
 
 
 def _fedmllm(cfg):
     from hpc_fed.data.datasets.fedmllm import load_fedmllm_clients, load_fedmllm_test
 
-    root = _root(cfg)
+    root = data_root(cfg)
     image_root = Path(cfg.image_root) if cfg.image_root else None
     clients = load_fedmllm_clients(root, image_root=image_root)
     train, parts = [], []

@@ -26,8 +26,11 @@ def options_for(answer: str) -> tuple[str, ...]:
 
 
 def _raw(split: str):
+    """(questions, answers, image ids), {image id: path} of easy-VQA's file behind `split`."""
     import easy_vqa
 
+    if split not in SPLITS:
+        raise DataFormatError(f"easy-VQA split {split!r} is unknown; choose one of {SPLITS}")
     if split == "test":
         return easy_vqa.get_test_questions(), easy_vqa.get_test_image_paths()
     return easy_vqa.get_train_questions(), easy_vqa.get_train_image_paths()
@@ -35,8 +38,6 @@ def _raw(split: str):
 
 def load_easyvqa(split: str, open_only: bool = False) -> list[Record]:
     """Records of one split, in a fixed order. `open_only` keeps shape/colour questions."""
-    if split not in SPLITS:
-        raise DataFormatError(f"easy-VQA split {split!r} is unknown; choose one of {SPLITS}")
     (questions, answers, image_ids), paths = _raw(split)
     records = []
     for i, (q, a, img) in enumerate(zip(questions, answers, image_ids)):

@@ -106,6 +106,14 @@ def _record(where: str, **fields) -> Record:
         raise DataFormatError(f"{where}: {e}") from None
 
 
+def _image_question(item: dict, where: str, prefix: str, folder: str, image_name, fix: str) -> Record:
+    """One VQA-RAD / SLAKE item (qid, question, answer, answer_type) with its image."""
+    where = f"{where} (qid {item['qid']})"
+    return _record(where, id=f"{prefix}-{item['qid']}", question=str(item["question"]).strip(),
+                   answer=str(item["answer"]).strip(), image=_image(folder, image_name, where, fix),
+                   answer_type=_answer_type(item["answer_type"], where))
+
+
 def load_vqa_rad(root: str, split: str) -> list[Record]:
     """VQA-RAD's "train" or "test" questions (split by phrase_type), in file order."""
     if split not in VQA_RAD_SPLITS:
@@ -120,13 +128,8 @@ def load_vqa_rad(root: str, split: str) -> list[Record]:
         _fields(item, fields, where, "download the file again")
         if ("test" in str(item["phrase_type"])) != (split == "test"):
             continue
-        where = f"{path} record {i} (qid {item['qid']})"
-        image = _image(folder, item["image_name"], where,
-                       f"extract 'VQA_RAD Image Folder' into {root}")
-        records.append(_record(where, id=f"vqarad-{item['qid']}",
-                               question=str(item["question"]).strip(),
-                               answer=str(item["answer"]).strip(), image=image,
-                               answer_type=_answer_type(item["answer_type"], where)))
+        records.append(_image_question(item, f"{path} record {i}", "vqarad", folder,
+                                       item["image_name"], f"extract 'VQA_RAD Image Folder' into {root}"))
     return records
 
 
@@ -167,13 +170,8 @@ def load_slake(root: str, split: str = "test", english_only: bool = True) -> lis
                                   f"{SLAKE_LANGS}")
         if english_only and lang != "en":
             continue
-        where = f"{path} record {i} (qid {item['qid']})"
-        image = _image(folder, item["img_name"], where,
-                       f"extract Slake1.0/imgs/ of Slake.zip into {root}")
-        records.append(_record(where, id=f"slake-{item['qid']}",
-                               question=str(item["question"]).strip(),
-                               answer=str(item["answer"]).strip(), image=image,
-                               answer_type=_answer_type(item["answer_type"], where)))
+        records.append(_image_question(item, f"{path} record {i}", "slake", folder,
+                                       item["img_name"], f"extract Slake1.0/imgs/ of Slake.zip into {root}"))
     return records
 
 
