@@ -3,6 +3,9 @@
 The client's samples are split over the group's ranks (rank j of G takes every G-th sample);
 each rank draws micro-batches from its share in epochs shuffled by a generator keyed by
 (train.seed, round, client, rank in group): data order differs per rank, never the adapter.
+torch's generator (LoRA dropout) is reseeded from the same key before each client, so a
+client's update does not depend on which group trains it or what that group trained before:
+a run gives the same result with 1 group training clients in turn or with one group each.
 """
 
 from __future__ import annotations
@@ -43,6 +46,11 @@ def rank_share(indices: list[int], rank_in_group: int, group_size: int) -> list[
     return list(indices[rank_in_group::group_size])
 
 
+def client_seed(key: tuple[int, ...]) -> int:
+    """A 63-bit seed for torch derived from a (seed, round, client, rank) key."""
+    return int(np.random.SeedSequence(list(key)).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
 def batch_order(share: list[int], count: int, seed: tuple[int, ...]) -> list[int]:
     """`count` sample indices: successive shuffled passes over `share`."""
     rng = np.random.default_rng(list(seed))
@@ -59,8 +67,9 @@ def train_client(engine: ClientEngine, collator: Collator, records: list[Record]
     steps = local_steps(cfg, len(indices), topo.group_size)
     micro = steps * cfg.grad_accum
     share = rank_share(indices, topo.rank_in_group, topo.group_size)
-    order = batch_order(share, micro * cfg.micro_batch_size,
-                        (cfg.seed, round_idx, client, topo.rank_in_group))
+    key = (cfg.seed, round_idx, client, topo.rank_in_group)
+    order = batch_order(share, micro * cfg.micro_batch_size, key)
+    torch.manual_seed(client_seed(key))  # dropout masks: a function of the client, not the group
     engine.start_client(lr)
     losses = []
     for m in range(micro):
