@@ -56,3 +56,12 @@ def test_smaller_alpha_gives_more_label_skew():
 def test_more_clients_than_samples_is_a_config_error():
     with pytest.raises(ConfigError, match="fed.num_clients"):
         iid_partition(5, 10, seed=0)
+
+
+def test_rare_labels_are_spread_over_clients_not_sent_to_the_last():
+    """Free-text answers (medical VQA) make many one-sample labels; each goes to a drawn client."""
+    labels = [f"answer {i}" for i in range(500)]
+    parts = dirichlet_partition(labels, 10, 1.0, seed=0)
+    sizes = sorted(len(p) for p in parts)
+    assert sum(sizes) == 500
+    assert sizes[-1] < 120, sizes  # floored cumulative cuts put all 500 on the last client

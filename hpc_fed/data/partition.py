@@ -41,15 +41,15 @@ def dirichlet_partition(labels: Sequence, num_clients: int, alpha: float, seed: 
     n = len(labels)
     _check(n, num_clients)
     rng = np.random.default_rng(seed)
-    classes = sorted(set(labels.tolist()))
-    by_class = {c: np.flatnonzero(labels == c) for c in classes}
+    by_class = _group_by_label(labels)
     for _ in range(max_tries):
         parts: list[list[int]] = [[] for _ in range(num_clients)]
-        for c in classes:
-            idx = rng.permutation(by_class[c])
+        for idx in by_class:
+            idx = rng.permutation(idx)
             props = rng.dirichlet(np.full(num_clients, alpha))
-            cuts = (np.cumsum(props)[:-1] * len(idx)).astype(int)
-            for k, chunk in enumerate(np.split(idx, cuts)):
+            # multinomial counts: unbiased per client (floored cumulative cuts favour the last)
+            counts = rng.multinomial(len(idx), props)
+            for k, chunk in enumerate(np.split(idx, np.cumsum(counts)[:-1])):
                 parts[k].extend(chunk.tolist())
         if min(len(p) for p in parts) >= 1:
             break
@@ -58,6 +58,13 @@ def dirichlet_partition(labels: Sequence, num_clients: int, alpha: float, seed: 
             donor = max(range(num_clients), key=lambda j: len(parts[j]))
             parts[k].append(parts[donor].pop())
     return [sorted(p) for p in parts]
+
+
+def _group_by_label(labels: np.ndarray) -> list[np.ndarray]:
+    """Sample indices per distinct label, labels in sorted order (O(n log n) for any label count)."""
+    _, inverse = np.unique(labels, return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    return np.split(order, np.cumsum(np.bincount(inverse))[:-1])
 
 
 def partition(labels: Sequence, num_clients: int, scheme: str, alpha: float, seed: int):
