@@ -175,6 +175,7 @@ def test_base_resolved_beside_the_matrix_file(tmp_path, monkeypatch):
     (lambda t: t.replace("values: [0.3, 0.5]", "vals: [0.3]"), "scenarios.missing"),
     (lambda t: t.replace("seeds: [0, 1]", "seeds: []"), "seeds"),
     (lambda t: t + "nproc: 0\n", "nproc"),
+    (lambda t: t + "jobs: two\n", "jobs"),
 ])
 def test_validation_errors_name_the_key(tmp_path, edit, key):
     path = _write(tmp_path, edit(SMALL))
@@ -295,6 +296,30 @@ def test_local_runner_skips_continues_and_summarises(tmp_path, capsys, fake_runs
     assert fake_runs == [] and "skipped" in capsys.readouterr().out
     assert cli.main([str(path), "--index", "0", "--force", "--nproc", "2"]) == 0
     assert fake_runs == [(0, 2)]
+
+
+def test_jobs_run_entries_at_once_and_share_the_cores(tmp_path, capsys, monkeypatch):
+    """Each fake entry waits (up to 20 s) for a file the other one writes: only overlap passes."""
+    path = _write(tmp_path, SMALL)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(local.os, "cpu_count", lambda: 8)
+
+    def fake(entry, base, nproc):
+        me, other = tmp_path / f"started{entry.index}", tmp_path / f"started{1 - entry.index}"
+        code = (f"import json, os, pathlib, time; pathlib.Path({str(me)!r}).touch()\n"
+                f"for _ in range(200):\n    if pathlib.Path({str(other)!r}).exists(): break\n"
+                f"    time.sleep(0.1)\nelse: raise SystemExit('ran alone')\n"
+                f"pathlib.Path({str(entry.results_path)!r}).write_text(json.dumps("
+                f"{{'final': {{'threads': int(os.environ['OMP_NUM_THREADS'])}}}}))")
+        return [sys.executable, "-c", code]
+
+    monkeypatch.setattr(local, "command_for", fake)
+    assert cli.main([str(path), "--only", "*beta0.3*", "--jobs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "2 at a time" in out and "2 done, 0 skipped (already done), 0 failed" in out
+    m = expand(path)
+    for e in m.entries[:2]:  # 8 cores / (2 jobs x 1 process)
+        assert json.loads(e.results_path.read_text())["final"]["threads"] == 4
 
 
 def test_exit_zero_without_results_is_a_failure(tmp_path, capsys, monkeypatch):

@@ -24,13 +24,15 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("config", help="benchmark matrix YAML (see configs/benchmark/)")
     p.add_argument("--local", action="store_true",
-                   help="run the selected entries here, one after another (the default action)")
+                   help="run the selected entries here, --jobs at a time (the default action)")
     p.add_argument("--list", action="store_true", help="print the entries (index, done?, name) and exit")
     p.add_argument("--index", type=int, metavar="I", help="only entry I (0-based, as in --list)")
     p.add_argument("--only", metavar="GLOB", help="only entries whose name matches (fnmatch), "
                    "e.g. 'claims/*/FedAvg/*'")
     p.add_argument("--dry-run", action="store_true", help="print the commands instead of running them")
     p.add_argument("--nproc", type=int, metavar="N", help="processes per entry (default: the matrix's nproc)")
+    p.add_argument("--jobs", type=int, metavar="J", help="entries run at once by --local "
+                   "(default: the matrix's jobs); cores are shared out between them")
     p.add_argument("--force", action="store_true", help="rerun entries that are already done")
     return p
 
@@ -41,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.nproc is not None and args.nproc < 1:
         parser.error(f"--nproc ({args.nproc}) must be >= 1")
+    if args.jobs is not None and args.jobs < 1:
+        parser.error(f"--jobs ({args.jobs}) must be >= 1")
     try:
         matrix = expand(args.config)
     except HpcFedError as exc:
@@ -72,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"# [{e.index}] {e.name}")
                 print(local.shell_line(e, matrix.base, nproc))
         return 0
-    return local.run_local(matrix, entries, nproc=nproc, force=args.force).exit_code
+    return local.run_local(matrix, entries, nproc=nproc, force=args.force, jobs=args.jobs).exit_code
 
 
 if __name__ == "__main__":

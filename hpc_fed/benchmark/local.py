@@ -1,18 +1,22 @@
-"""Run matrix entries on this machine, one after another, each as its own subprocess.
+"""Run matrix entries on this machine, each as its own subprocess, `jobs` at a time.
 
 Each entry runs `python -m hpc_fed.cli launch --nproc N --config <base> <overrides...>`
 (`train` instead of `launch` when N is 1) with stdout and stderr in `<run_dir>/log.txt`.
 Entries whose results.json exists are skipped (unless `force`); a failed entry is reported
 (tail of its log) and the rest still run. The console gets one line per entry and a summary.
+With jobs x nproc processes at once, each gets cores / (jobs x nproc) torch threads
+(OMP_NUM_THREADS, unless set already), so concurrent entries do not oversubscribe the cores.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -68,7 +72,15 @@ def _tail(entry: Entry, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join("    " + line for line in text[-lines:])
 
 
-def run_entry(entry: Entry, base: str, nproc: int) -> tuple[bool, float, str]:
+def entry_env(nproc: int, jobs: int) -> dict[str, str]:
+    """The environment of each entry: torch threads shared out over the concurrent processes."""
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // (nproc * jobs))))
+    return env
+
+
+def run_entry(entry: Entry, base: str, nproc: int, env: dict[str, str] | None = None
+              ) -> tuple[bool, float, str]:
     """Run one entry to completion; (succeeded, seconds, why it failed)."""
     entry.run_dir.mkdir(parents=True, exist_ok=True)
     entry.results_path.unlink(missing_ok=True)  # a stale file must not pass a failed rerun as done
@@ -77,7 +89,8 @@ def run_entry(entry: Entry, base: str, nproc: int) -> tuple[bool, float, str]:
     with open(entry.log_path, "w") as log:
         log.write(f"# {shlex.join(cmd)}\n")
         log.flush()
-        rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL).returncode
+        rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            env=env).returncode
     seconds = time.time() - start
     if rc != 0:
         return False, seconds, f"exit code {rc}"
@@ -87,35 +100,53 @@ def run_entry(entry: Entry, base: str, nproc: int) -> tuple[bool, float, str]:
 
 
 def run_local(matrix: Matrix, entries: list[Entry], nproc: int | None = None, force: bool = False,
-              out: TextIO | None = None) -> Summary:
-    """Run `entries` here one after another; print progress and a summary to `out`."""
+              out: TextIO | None = None, jobs: int | None = None) -> Summary:
+    """Run `entries` here, `jobs` at a time; print progress and a summary to `out`."""
     out = out or sys.stdout
-    nproc = nproc or matrix.nproc
+    nproc, jobs = nproc or matrix.nproc, jobs or matrix.jobs
+    env = entry_env(nproc, jobs)
     summary, start, total = Summary(), time.time(), len(entries)
 
     def say(text: str = "", end: str = "\n") -> None:
         print(text, end=end, file=out, flush=True)
 
-    say(f"benchmark {matrix.name}: {total} entries, {nproc} process(es) each, base {matrix.base}, "
-        f"output under {matrix.output_root}")
+    def finish(entry: Entry, result: tuple[bool, float, str]) -> None:
+        ok, seconds, why = result
+        if ok:
+            summary.done.append(entry)
+            say(f"done {seconds:.0f} s{_final_metric(entry)}")
+        else:
+            summary.failed.append(entry)
+            say(f"FAILED after {seconds:.0f} s ({why}); last lines of {entry.log_path}:")
+            say(_tail(entry))
+
+    say(f"benchmark {matrix.name}: {total} entries, {nproc} process(es) each, {jobs} at a time, "
+        f"base {matrix.base}, output under {matrix.output_root}")
+    todo = []
+    for k, entry in enumerate(entries, 1):
+        if entry.done and not force:
+            summary.skipped.append(entry)
+            say(f"[{k}/{total}] {entry.name} ... skipped (done: {entry.results_path})")
+        else:
+            todo.append((k, entry))
+    pool = ThreadPoolExecutor(max_workers=jobs)
     try:
-        for k, entry in enumerate(entries, 1):
-            say(f"[{k}/{total}] {entry.name} ... ", end="")
-            if entry.done and not force:
-                summary.skipped.append(entry)
-                say(f"skipped (done: {entry.results_path})")
-                continue
-            ok, seconds, why = run_entry(entry, matrix.base, nproc)
-            if ok:
-                summary.done.append(entry)
-                say(f"done {seconds:.0f} s{_final_metric(entry)}")
-            else:
-                summary.failed.append(entry)
-                say(f"FAILED after {seconds:.0f} s ({why}); last lines of {entry.log_path}:")
-                say(_tail(entry))
+        if jobs == 1:  # the entry's name first, its result when it ends
+            for k, entry in todo:
+                say(f"[{k}/{total}] {entry.name} ... ", end="")
+                finish(entry, run_entry(entry, matrix.base, nproc, env))
+        else:  # lines in the order entries end
+            running = {pool.submit(run_entry, entry, matrix.base, nproc, env): (k, entry)
+                       for k, entry in todo}
+            for future in as_completed(running):
+                k, entry = running[future]
+                say(f"[{k}/{total}] {entry.name} ... ", end="")
+                finish(entry, future.result())
     except KeyboardInterrupt:
         summary.interrupted = True
         say("\ninterrupted")
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     summary.seconds = time.time() - start
     say(f"benchmark {matrix.name}: {len(summary.done)} done, {len(summary.skipped)} skipped "
         f"(already done), {len(summary.failed)} failed"

@@ -7,6 +7,7 @@ Format (every key is validated; errors are ConfigError naming the file, the key 
     overrides: [fed.rounds=6]          # optional, applied to every entry
     output_root: runs/benchmark/offline         # optional, default runs/benchmark/<name>
     nproc: 2                           # optional, default 1: processes per entry (hpc-fed launch)
+    jobs: 2                            # optional, default 1: entries run at once by --local
     seeds: [0, 1]                      # optional, default [0]
     seed_keys: [fed.seed, train.seed, data.seed]  # optional, default this: each key set to the seed
     datasets:                          # name -> overrides (at least one)
@@ -52,7 +53,7 @@ from hpc_fed.errors import ConfigError
 SCENARIOS = ("aligned", "missing", "cross", "hybrid")
 BASELINE_SCOPES = ("dataset", "setting")
 DEFAULT_SEED_KEYS = ("fed.seed", "train.seed", "data.seed")
-TOP_LEVEL_KEYS = ("name", "base", "overrides", "output_root", "nproc", "seeds", "seed_keys",
+TOP_LEVEL_KEYS = ("name", "base", "overrides", "output_root", "nproc", "jobs", "seeds", "seed_keys",
                   "datasets", "scenarios", "methods", "baselines")
 TAG_KEYS = ("dataset", "scenario", "setting", "method", "seed")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
@@ -91,6 +92,7 @@ class Matrix:
     entries: list[Entry]
     source: Path | None = None  # the matrix YAML
     seeds: list[int] = field(default_factory=list)
+    jobs: int = 1  # entries `--local` runs at once
 
 
 def safe_component(text: str) -> str:
@@ -215,6 +217,9 @@ def expand(path: str | Path, validate: bool = True) -> Matrix:
     nproc = raw.get("nproc", 1)
     if not isinstance(nproc, int) or isinstance(nproc, bool) or nproc < 1:
         check.fail("nproc", f"must be an integer >= 1, got {nproc!r}", "e.g. nproc: 2")
+    jobs = raw.get("jobs", 1)
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+        check.fail("jobs", f"must be an integer >= 1, got {jobs!r}", "e.g. jobs: 2")
     seeds = raw.get("seeds", [0])
     if (not isinstance(seeds, list) or not seeds
             or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
@@ -305,7 +310,7 @@ def expand(path: str | Path, validate: bool = True) -> Matrix:
                            "scenario value once")
             seen[label] = e
     matrix = Matrix(name=name, base=base, nproc=nproc, output_root=root, entries=entries,
-                    source=path, seeds=list(seeds))
+                    source=path, seeds=list(seeds), jobs=jobs)
     if validate:
         validate_entries(matrix, seed_keys)
     return matrix
