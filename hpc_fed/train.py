@@ -38,6 +38,7 @@ from hpc_fed.model.build import ensure_model
 from hpc_fed.model.loading import apply_lora, load_base_model, load_processor
 from hpc_fed.run.progress import RoundTable
 from hpc_fed.run.rundir import RunDir
+from hpc_fed.run.stop import StopRequest
 from hpc_fed.run.timing import PhaseTimer
 
 log = logging.getLogger("hpc_fed")
@@ -50,6 +51,7 @@ class FederatedRun:
         """`data_clients`: clients the data is partitioned over before the scenario is applied
         (default fed.num_clients); the centralized baseline pools that partition into one."""
         self.cfg, self.topo = cfg, topo
+        self.stop = StopRequest()  # SIGUSR2 or $HPC_FED_STOP_FILE: stop cleanly after a round
         self.rundir = RunDir.create(cfg, topo.is_main)
         ensure_model(cfg.model, topo.is_main)
         self.dtype = resolve_precision(cfg.train.precision, topo.device)
@@ -177,11 +179,24 @@ class FederatedRun:
             final = row["eval"] or final
             self.rundir.append_metrics(row)
             table.add(row)
+            if t + 1 < cfg.fed.rounds and self.stop.agreed(self.topo.device):
+                return self.stopped(t + 1, start)
         self.save_adapter()
         results = self.results(initial, final, start)
         self.rundir.write_json("results.json", results)
         table.close(results, self.rundir.path)
         return results
+
+    def stopped(self, rounds_done: int, start: float) -> dict:
+        """Asked to stop: leave stopped.json (no results.json, so the run is not done) and return."""
+        info = {"stopped_after_round": rounds_done, "rounds": self.cfg.fed.rounds,
+                "reason": "stop requested (SIGUSR2 or the stop file in $HPC_FED_STOP_FILE)",
+                "wall_seconds": round(time.time() - start, 1)}
+        self.rundir.write_json("stopped.json", info)
+        log.warning("stopped cleanly after round %d of %d on request; %s has metrics.jsonl but no "
+                    "results.json: run it again to complete it", rounds_done, self.cfg.fed.rounds,
+                    self.rundir.path)
+        return info
 
     def results(self, initial, final, start: float, **extra) -> dict:
         """The results.json object."""

@@ -3,7 +3,8 @@
   config.yaml     the resolved config
   partition.json  per client: number of samples and label histogram
   metrics.jsonl   one JSON object per round (see README, "Run directory")
-  results.json    {"initial": metrics or null, "final": metrics, ...}
+  results.json    {"initial": metrics or null, "final": metrics, ...}; written last: the run is done
+  stopped.json    instead of results.json when the run was asked to stop early (hpc_fed/run/stop.py)
   adapter/        the final global adapter, saved by peft (adapter_model.safetensors)
 
 Only rank 0 writes.
@@ -40,7 +41,8 @@ class RunDir:
             run.path.mkdir(parents=True, exist_ok=True)
             (run.path / "config.yaml").write_text(to_yaml(cfg))
             (run.path / "metrics.jsonl").write_text("")
-            (run.path / "results.json").unlink(missing_ok=True)
+            for stale in ("results.json", "stopped.json"):
+                (run.path / stale).unlink(missing_ok=True)
         return run
 
     def write_json(self, name: str, obj) -> None:
