@@ -1,14 +1,24 @@
-"""`hpc-fed` command line: train, launch (torchrun on this node), benchmark, report, data describe,
-make-tiny-model."""
+"""`hpc-fed` command line: train, launch (torchrun on this node), benchmark, sweep (submitit),
+prepare (slurm/benchmark.sh), report, data describe, make-tiny-model."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import shutil
 import sys
 from pathlib import Path
+
+
+PASS_THROUGH = {  # subcommands with their own parser: name -> (module, function)
+    "train": ("hpc_fed.train", "main"),
+    "benchmark": ("hpc_fed.benchmark.cli", "main"),
+    "report": ("hpc_fed.report.cli", "main"),
+    "sweep": ("hpc_fed.launch.sweep", "main"),
+    "prepare": ("hpc_fed.launch.prepare", "main"),
+}
 
 
 def _launch(args, rest: list[str]) -> int:
@@ -94,18 +104,13 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("benchmark", add_help=False,
                    help="run a benchmark matrix here (see configs/benchmark/)")
     sub.add_parser("report", add_help=False, help="tables (CSV, markdown) and plots from run directories")
-    if argv and argv[0] == "train":
-        from hpc_fed.train import main as train_main
-
-        return train_main(argv[1:])
-    if argv and argv[0] == "benchmark":
-        from hpc_fed.benchmark.cli import main as benchmark_main
-
-        return benchmark_main(argv[1:])
-    if argv and argv[0] == "report":
-        from hpc_fed.report.cli import main as report_main
-
-        return report_main(argv[1:])
+    sub.add_parser("sweep", add_help=False,
+                   help="submit a benchmark matrix with submitit (SLURM or local processes)")
+    sub.add_parser("prepare", add_help=False,
+                   help="resolve and check one launch (the first step of slurm/benchmark.sh)")
+    if argv and argv[0] in PASS_THROUGH:
+        module, name = PASS_THROUGH[argv[0]]
+        return getattr(importlib.import_module(module), name)(argv[1:])
     args, rest = p.parse_known_args(argv)
     if args.cmd == "launch":
         return _launch(args, rest)

@@ -1,0 +1,65 @@
+"""`hpc-fed prepare CONFIG [--index I] [--nnodes N --nproc-per-node P] [k=v ...]`.
+
+The first step of slurm/benchmark.sh, run once on the batch node before any `srun`: it resolves
+the run (a run config, or entry I of a benchmark matrix), validates the config and the world
+layout, and prints bash assignments the script `eval`s::
+
+    HPC_FED_NAME=memes/missing-beta0.3/FedAvg/seed0
+    HPC_FED_TRAIN_ARGS=(--config configs/benchmark/offline_base.yaml data.name=easyvqa_memes ...)
+
+Exit status: 0 ready; 2 a bad config or layout (the message names the fix); 3 the matrix entry
+is already done (its results.json exists; --force runs it again).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from hpc_fed.errors import HpcFedError
+
+EXIT_BAD, EXIT_DONE = 2, 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hpc-fed prepare", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("config", help="run config (configs/*.yaml) or matrix (configs/benchmark/*.yaml)")
+    p.add_argument("overrides", nargs="*", help="key=value overrides of the run config")
+    p.add_argument("--index", type=int, metavar="I", help="matrix entry (SLURM_ARRAY_TASK_ID)")
+    p.add_argument("--nnodes", type=int, default=1, help="nodes of the launch (SLURM_NNODES)")
+    p.add_argument("--nproc-per-node", type=int, default=1, help="processes per node")
+    p.add_argument("--force", action="store_true", help="prepare a matrix entry that is already done")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from hpc_fed.config import load_config
+    from hpc_fed.launch.plan import check_world, resolve
+
+    args = build_parser().parse_intermixed_args(argv)
+    bad = [o for o in args.overrides if "=" not in o]
+    try:
+        if bad:
+            raise HpcFedError(f"override {bad[0]!r} is not key=value (e.g. fed.rounds=3)")
+        spec = resolve(args.config, args.index, args.overrides)
+        cfg = load_config(spec.config, spec.overrides)
+        layout = check_world(cfg.fed.ranks_per_client, args.nnodes, args.nproc_per_node)
+    except HpcFedError as exc:
+        print(f"hpc-fed prepare: error: {exc}", file=sys.stderr)
+        return EXIT_BAD
+    what = f"entry [{spec.index}] {spec.name}" if spec.index is not None else spec.name
+    if spec.done and not args.force:
+        print(f"hpc-fed prepare: {what} is already done ({cfg.output.dir}/results.json exists); "
+              "nothing to run (--force, or FORCE=1 for slurm/benchmark.sh, reruns it)", file=sys.stderr)
+        return EXIT_DONE
+    print(f"hpc-fed prepare: {what}: {layout}; run directory {cfg.output.dir or 'runs/run-<time>'}",
+          file=sys.stderr)
+    print(f"HPC_FED_NAME={shlex.quote(spec.name)}")
+    print(f"HPC_FED_TRAIN_ARGS=({shlex.join(spec.train_args())})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

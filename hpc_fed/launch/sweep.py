@@ -1,0 +1,236 @@
+"""`hpc-fed sweep CONFIG`: submit a benchmark matrix with submitit, one job per entry.
+
+  hpc-fed sweep --list configs/benchmark/offline.yaml                 # index, done?, name
+  hpc-fed sweep configs/benchmark/offline.yaml                        # SLURM when present, else local
+  hpc-fed sweep configs/benchmark/offline.yaml --executor slurm --nodes 2 --tasks-per-node 4 \\
+      --gpus-per-node 4 --partition gpu --timeout-min 120 --detach
+
+Entries whose results.json exists are skipped (--force reruns them). On SLURM the entries go
+in one job array (--array-parallelism caps how many run at once); with the local executor they
+all start at once as local processes (for a 2-core machine `hpc-fed benchmark --local --jobs J`
+paces them instead). Each job runs every task of the entry's world: submitit starts
+nodes x tasks-per-node processes and each one joins torch.distributed from submitit's job
+environment (rank, world, first host). Without --detach the sweep waits, reports each entry,
+and writes the collected results table (results.csv, results.md) to --report-dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from hpc_fed.errors import HpcFedError
+
+
+@dataclass(frozen=True)
+class EntryJob:
+    """What one job runs: `python -m hpc_fed.train <args>` inside the job's processes."""
+
+    name: str
+    train_args: tuple[str, ...]
+    results_path: str
+    cwd: str
+
+
+def torch_env(global_rank: int, local_rank: int, world: int, nodes: int, first_host: str,
+              job_id: str) -> dict[str, str]:
+    """torch.distributed's environment for one task of a submitit job (what torchrun would set)."""
+    return {"RANK": str(global_rank), "LOCAL_RANK": str(local_rank), "WORLD_SIZE": str(world),
+            "LOCAL_WORLD_SIZE": str(world // max(nodes, 1)),
+            "MASTER_ADDR": "127.0.0.1" if nodes == 1 else first_host,
+            # same on every task of a job, different between jobs on one host
+            "MASTER_PORT": str(20000 + zlib.crc32(job_id.encode()) % 20000)}
+
+
+def run_entry_job(job: EntryJob) -> dict | None:
+    """The submitted function: runs in each task; returns results.json (on the rank 0 task)."""
+    import submitit
+
+    env = submitit.JobEnvironment()
+    os.chdir(job.cwd)
+    if env.num_tasks > 1:
+        os.environ.update(torch_env(env.global_rank, env.local_rank, env.num_tasks, env.num_nodes,
+                                    env.hostnames[0], env.job_id))
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from hpc_fed.train import main as train_main
+
+    rc = train_main(list(job.train_args))
+    if rc != 0:
+        raise RuntimeError(f"{job.name}: hpc_fed.train exited with {rc} (the error is above in "
+                           "this job's log)")
+    path = Path(job.results_path)
+    if env.global_rank != 0:
+        return None
+    if not path.is_file():
+        stopped = path.with_name("stopped.json")
+        why = "it was stopped early (stopped.json)" if stopped.is_file() else "no results.json"
+        raise RuntimeError(f"{job.name}: finished but is not done: {why}; submit it again")
+    return json.loads(path.read_text())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hpc-fed sweep", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("config", help="benchmark matrix YAML (configs/benchmark/*.yaml)")
+    p.add_argument("--list", action="store_true", help="print the entries (index, done?, name) and exit")
+    p.add_argument("--only", metavar="GLOB", help="only entries whose name matches (fnmatch)")
+    p.add_argument("--executor", choices=("auto", "slurm", "local"), default="auto",
+                   help="auto: SLURM when sbatch is available, local processes otherwise")
+    p.add_argument("--nodes", type=int, default=1, help="nodes per entry")
+    p.add_argument("--tasks-per-node", type=int, help="processes per node (default: the matrix's nproc)")
+    p.add_argument("--gpus-per-node", type=int, default=0)
+    p.add_argument("--cpus-per-task", type=int, default=1)
+    p.add_argument("--mem-gb", type=int, help="memory per node")
+    p.add_argument("--timeout-min", type=int, default=60)
+    p.add_argument("--partition", help="SLURM partition")
+    p.add_argument("--array-parallelism", type=int, default=64, help="SLURM array tasks at once")
+    p.add_argument("--folder", help="submitit logs and pickles (default <output_root>/submitit)")
+    p.add_argument("--report-dir", help="collected table (default <output_root>/report)")
+    p.add_argument("--detach", action="store_true", help="submit and return; collect later with "
+                   "`hpc-fed report <output_root> --out DIR`")
+    p.add_argument("--force", action="store_true", help="rerun entries that are already done")
+    return p
+
+
+def make_executor(args, folder: Path, tasks_per_node: int, name: str):
+    import submitit
+
+    cluster = None if args.executor == "auto" else args.executor
+    ex = submitit.AutoExecutor(folder=folder, cluster=cluster)
+    params = dict(timeout_min=args.timeout_min, nodes=args.nodes, tasks_per_node=tasks_per_node,
+                  cpus_per_task=args.cpus_per_task, name=name, stderr_to_stdout=True)
+    if args.gpus_per_node:
+        params["gpus_per_node"] = args.gpus_per_node
+    if args.mem_gb:
+        params["mem_gb"] = args.mem_gb
+    if ex.cluster == "slurm":
+        params.update(slurm_array_parallelism=args.array_parallelism,
+                      slurm_additional_parameters={"kill-on-invalid-dep": "yes"})
+        if args.partition:
+            params["slurm_partition"] = args.partition
+    elif args.nodes > 1:
+        raise HpcFedError(f"--nodes {args.nodes} needs SLURM; the {ex.cluster} executor runs on this "
+                          "machine only (use --nodes 1)")
+    ex.update_parameters(**params)
+    return ex
+
+
+def main(argv: list[str] | None = None) -> int:
+    from hpc_fed.benchmark.matrix import expand, format_table, select
+    from hpc_fed.launch.plan import check_world
+
+    args = build_parser().parse_args(argv)
+    try:
+        matrix = expand(args.config)
+        entries = select(matrix.entries, args.only)
+        if not entries:
+            raise HpcFedError(f"no entry of {args.config} matches --only {args.only!r}; see --list")
+        tasks = args.tasks_per_node or matrix.nproc
+        if args.list:
+            done = sum(e.done for e in entries)
+            print(f"sweep {matrix.name}: {len(entries)} of {len(matrix.entries)} entries, {done} done "
+                  f"(results.json under {matrix.output_root}); base {matrix.base}")
+            print(format_table(entries))
+            return 0
+        from hpc_fed.config import load_config
+
+        for e in entries[:1]:  # every entry shares fed.ranks_per_client unless a method sets it
+            check_world(load_config(matrix.base, e.overrides).fed.ranks_per_client, args.nodes, tasks)
+        todo = [e for e in entries if args.force or not e.done]
+        skipped = len(entries) - len(todo)
+        folder = Path(args.folder or matrix.output_root / "submitit")
+        report_dir = Path(args.report_dir or matrix.output_root / "report")
+        if todo:
+            ex = make_executor(args, folder, tasks, f"hpc-fed-{matrix.name}")
+    except HpcFedError as exc:
+        print(f"hpc-fed sweep: error: {exc}", file=sys.stderr)
+        return 2
+    if not todo:
+        print(f"sweep {matrix.name}: all {len(entries)} entries are done; nothing to submit")
+        return collect(matrix, report_dir)
+    cwd = str(Path.cwd())
+    jobs_spec = [EntryJob(e.name, ("--config", matrix.base, *e.overrides), str(e.results_path), cwd)
+                 for e in todo]
+    for e in todo:
+        e.run_dir.mkdir(parents=True, exist_ok=True)
+    jobs = ex.map_array(run_entry_job, jobs_spec)
+    record = [{"index": e.index, "name": e.name, "job_id": j.job_id, "log": str(j.paths.stdout)}
+              for e, j in zip(todo, jobs)]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sweep.json").write_text(json.dumps(record, indent=2) + "\n")
+    print(f"sweep {matrix.name}: submitted {len(todo)} entries to {ex.cluster} "
+          f"({args.nodes} node(s) x {tasks} task(s) each), skipped {skipped} done; "
+          f"job ids in {folder / 'sweep.json'}")
+    if args.detach:
+        print(f"detached; when they finish: hpc-fed report {matrix.output_root} --out {report_dir}")
+        return 0
+    return wait_and_collect(matrix, todo, jobs, report_dir)
+
+
+TERMINAL = ("CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "BOOT_FAIL",
+            "DEADLINE")
+
+
+def slurm_state(job_id: str) -> str:
+    """The job's state from `scontrol` ("" when unknown): without accounting (no sacct), submitit
+    cannot tell a job that died without writing its result from one still running."""
+    try:
+        out = subprocess.run(["scontrol", "show", "job", "-o", job_id], capture_output=True, text=True,
+                             timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    for field in out.split():
+        if field.startswith("JobState="):
+            return field.split("=", 1)[1]
+    return ""
+
+
+def wait_for(job, poll_s: float = 2.0):
+    """job.results()[0] (rank 0's), or an exception; also ends when SLURM says the job died."""
+    while not job.done():
+        if job.__class__.__name__ == "SlurmJob":
+            state = slurm_state(str(job.job_id))
+            if state in TERMINAL:
+                time.sleep(poll_s)  # a result written just before the end still counts
+                if not job.done():
+                    raise RuntimeError(f"SLURM job {job.job_id} ended {state} without a result")
+        time.sleep(poll_s)
+    return job.results()[0]
+
+
+def wait_and_collect(matrix, todo, jobs, report_dir: Path) -> int:
+    start, failed = time.time(), []
+    for e, j in zip(todo, jobs):
+        try:
+            results = wait_for(j)
+            metric = (results or {}).get("primary_metric") or "accuracy"
+            value = ((results or {}).get("final") or {}).get(metric)
+            shown = f", {metric} {value:.3f}" if isinstance(value, (int, float)) else ""
+            print(f"[{e.index}] {e.name}: done (job {j.job_id}{shown})", flush=True)
+        except Exception as exc:  # submitit raises FailedJobError / UncompletedJobError
+            failed.append(e)
+            last = str(exc).strip().splitlines()[-3:]
+            print(f"[{e.index}] {e.name}: FAILED (job {j.job_id}); log {j.paths.stdout}\n    "
+                  + "\n    ".join(last), flush=True)
+    print(f"sweep {matrix.name}: {len(todo) - len(failed)} done, {len(failed)} failed, "
+          f"{time.time() - start:.0f} s waiting")
+    rc = collect(matrix, report_dir)
+    return 1 if failed else rc
+
+
+def collect(matrix, report_dir: Path) -> int:
+    """The results table of every finished entry of the matrix (hpc-fed report)."""
+    from hpc_fed.report.cli import main as report_main
+
+    return report_main([str(matrix.output_root), "--out", str(report_dir), "--no-plots"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

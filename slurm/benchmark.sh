@@ -1,0 +1,81 @@
+#!/bin/bash
+# hpc_fed on SLURM: one torchrun agent per node (srun), c10d rendezvous on the first node.
+#
+#   sbatch slurm/benchmark.sh                                     # configs/quickstart.yaml, 1 node
+#   CONFIG=configs/my_run.yaml OVERRIDES="fed.rounds=20" sbatch --nodes=4 slurm/benchmark.sh
+#   CONFIG=configs/benchmark/offline.yaml sbatch --array=0-193 slurm/benchmark.sh   # one entry per task
+#   hpc-fed sweep --list configs/benchmark/offline.yaml           # the array indices
+#
+# Submit from the repository root with the Python environment active (sbatch passes the
+# environment on). Environment knobs:
+#   CONFIG           run config or benchmark matrix (default configs/quickstart.yaml)
+#   OVERRIDES        extra key=value overrides, space separated
+#   NPROC_PER_NODE   processes per node (default: the GPUs SLURM gave the node, else 2 CPU processes)
+#   RDZV_PORT        rendezvous port on the first node (default 29500 + job id mod 1000)
+#   FORCE=1          rerun a matrix entry whose results.json exists (default: skip it)
+#   HPC_FED_PYTHON   the interpreter (default: python on PATH)
+#
+# World = nodes x NPROC_PER_NODE ranks, numbered node after node; client groups take consecutive
+# ranks, so a group never spans nodes when fed.ranks_per_client divides NPROC_PER_NODE (a layout
+# that would split groups unevenly is refused before anything starts). GPUs: backend nccl;
+# CPU-only partitions: backend gloo (chosen per rank by hpc_fed/distributed/backend.py).
+#
+# Defaults below are for one node; override any of them on the sbatch command line.
+#SBATCH --job-name=hpc-fed
+#SBATCH --nodes=1
+#SBATCH --ntasks-per-node=1           # one torchrun agent per node; it starts NPROC_PER_NODE ranks
+#SBATCH --cpus-per-task=2             # raise on real nodes (e.g. 8 per GPU for data loading)
+##SBATCH --gpus-per-node=8            # uncomment on GPU partitions
+#SBATCH --time=01:00:00
+#SBATCH --output=slurm/logs/%x-%j.out # one log per job (array tasks get their own job id)
+#SBATCH --signal=B:USR2@180           # 3 min before the limit: stop cleanly after the current round
+set -euo pipefail
+
+PY=${HPC_FED_PYTHON:-python}
+CONFIG=${CONFIG:-configs/quickstart.yaml}
+read -r -a EXTRA <<< "${OVERRIDES:-}"
+NNODES=${SLURM_NNODES:-1}
+GPUS=${SLURM_GPUS_ON_NODE:-0}
+if [[ -z "${NPROC_PER_NODE:-}" ]]; then
+    if [[ "$GPUS" =~ ^[0-9]+$ ]] && (( GPUS > 0 )); then NPROC_PER_NODE=$GPUS; else NPROC_PER_NODE=2; fi
+fi
+JOB=${SLURM_JOB_ID:-$$}
+echo "hpc-fed: job $JOB on ${SLURM_JOB_NODELIST:-$(hostname)}: $NNODES node(s) x $NPROC_PER_NODE process(es); config $CONFIG${SLURM_ARRAY_TASK_ID:+, array task $SLURM_ARRAY_TASK_ID}"
+
+# Resolve and validate on the batch node first: a wrong path, a bad override or a world that
+# fed.ranks_per_client does not divide fails here in seconds, with the fix in the message.
+PREP=(prepare "$CONFIG" --nnodes "$NNODES" --nproc-per-node "$NPROC_PER_NODE")
+[[ -n "${SLURM_ARRAY_TASK_ID:-}" ]] && PREP+=(--index "$SLURM_ARRAY_TASK_ID")
+[[ "${FORCE:-0}" == 1 ]] && PREP+=(--force)
+rc=0
+PLAN=$("$PY" -m hpc_fed.cli "${PREP[@]}" "${EXTRA[@]}") || rc=$?
+if (( rc == 3 )); then echo "hpc-fed: nothing to do (already done)"; exit 0; fi
+if (( rc != 0 )); then echo "hpc-fed: the job stops before starting any process (exit $rc)" >&2; exit "$rc"; fi
+eval "$PLAN"   # sets HPC_FED_NAME and HPC_FED_TRAIN_ARGS
+
+HEAD=$(scontrol show hostnames "${SLURM_JOB_NODELIST:-$(hostname)}" 2>/dev/null | head -n 1 || hostname)
+PORT=${RDZV_PORT:-$((29500 + JOB % 1000))}
+export HPC_FED_STOP_FILE="${SLURM_SUBMIT_DIR:-$PWD}/slurm/logs/.stop-$JOB"
+rm -f "$HPC_FED_STOP_FILE"
+# gloo on CPU: one torch thread per rank unless set; NCCL: fail loudly instead of hanging.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(( ${SLURM_CPUS_PER_TASK:-$NPROC_PER_NODE} / NPROC_PER_NODE > 0 ? ${SLURM_CPUS_PER_TASK:-$NPROC_PER_NODE} / NPROC_PER_NODE : 1 ))}
+export TORCH_NCCL_ASYNC_ERROR_HANDLING=${TORCH_NCCL_ASYNC_ERROR_HANDLING:-1}
+export NCCL_DEBUG=${NCCL_DEBUG:-WARN}
+trap 'echo "hpc-fed: SIGUSR2 (time limit near): stopping after the current round"; touch "$HPC_FED_STOP_FILE"' USR2
+
+echo "hpc-fed: $HPC_FED_NAME; rendezvous $HEAD:$PORT"
+srun --ntasks-per-node=1 --kill-on-bad-exit=1 \
+    "$PY" -m torch.distributed.run \
+    --nnodes "$NNODES" --nproc-per-node "$NPROC_PER_NODE" \
+    --rdzv-backend c10d --rdzv-endpoint "$HEAD:$PORT" --rdzv-id "hpc-fed-$JOB" \
+    -m hpc_fed.train "${HPC_FED_TRAIN_ARGS[@]}" &
+SRUN=$!
+# `wait` returns early when the USR2 trap runs; keep waiting for srun itself.
+rc=0
+while true; do
+    wait "$SRUN" && rc=0 || rc=$?
+    kill -0 "$SRUN" 2>/dev/null || break
+done
+rm -f "$HPC_FED_STOP_FILE"
+echo "hpc-fed: finished with exit code $rc"
+exit "$rc"
