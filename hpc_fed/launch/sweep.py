@@ -160,7 +160,14 @@ def main(argv: list[str] | None = None) -> int:
                  for e in todo]
     for e in todo:
         e.run_dir.mkdir(parents=True, exist_ok=True)
-    jobs = ex.map_array(run_entry_job, jobs_spec)
+    try:
+        jobs = ex.map_array(run_entry_job, jobs_spec)
+    except Exception as exc:  # sbatch refused (no controller, bad partition, ...): say so plainly
+        print(f"hpc-fed sweep: error: submitting {len(todo)} entries to {ex.cluster} failed: "
+              f"{str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__}; "
+              "check the cluster (sinfo) and --partition, or run here with --executor local",
+              file=sys.stderr)
+        return 2
     record = [{"index": e.index, "name": e.name, "job_id": j.job_id, "log": str(j.paths.stdout)}
               for e, j in zip(todo, jobs)]
     folder.mkdir(parents=True, exist_ok=True)
