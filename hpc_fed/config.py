@@ -65,7 +65,9 @@ class DataConfig:
     root: str = ""
     # fedmllm: folder that relative image paths are joined to (default: data.root)
     image_root: str = ""
-    partition: str = "dirichlet"  # iid | dirichlet
+    # iid | dirichlet | source (clients split by data source, e.g. medvqa: data.k image clients
+    # hold VQA-RAD, the others MedAlpaca's text-only cards, IID within each, as in FedMLLM v2)
+    partition: str = "dirichlet"
     alpha: float = 0.5  # Dirichlet concentration (label skew); smaller = more skew
     # FedMLLM multimodal scenario applied to the training partition (test sets stay full):
     # aligned | missing (data.beta) | cross (data.k image-only clients) | hybrid (data.p)
@@ -166,7 +168,7 @@ class RunConfig:
 
 
 KNOWN_ALGORITHMS = ("fedavg", "fedprox", "fedavgm", "fedadagrad", "fedyogi", "fedadam", "scaffold")
-KNOWN_PARTITIONS = ("iid", "dirichlet")
+KNOWN_PARTITIONS = ("iid", "dirichlet", "source")
 KNOWN_PRECISIONS = ("auto", "fp32", "bf16")
 
 
@@ -288,6 +290,12 @@ def _validate_data(cfg: RunConfig) -> None:
     _require(0 <= d.p <= 1, f"data.p ({d.p}) must be in [0, 1]")
     _require(d.k >= 0 and (d.scenario != "cross" or d.k <= cfg.fed.num_clients),
              f"data.k ({d.k}) must be between 0 and fed.num_clients ({cfg.fed.num_clients})")
+    _require(d.partition != "source" or bool(spec.sources),
+             f"data.partition=source needs a dataset made of sources (medvqa); data.name={d.name} "
+             "is one pool: use iid or dirichlet")
+    _require(d.partition != "source" or 1 <= d.k < cfg.fed.num_clients,
+             f"data.partition=source gives data.k ({d.k}) clients the image source and the rest the "
+             f"text source: data.k must be between 1 and fed.num_clients - 1 ({cfg.fed.num_clients - 1})")
     _require(d.prompt in STYLES, f"data.prompt ({d.prompt!r}) is unknown; choose one of {STYLES}")
     _require(e.mode in ("scoring", "generation"),
              f"eval.mode ({e.mode!r}) must be scoring or generation")

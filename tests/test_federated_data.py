@@ -84,3 +84,27 @@ def test_every_disk_dataset_goes_through_the_registry_and_a_scenario(name, root,
     assert data.scenario["image_only_clients"] in ([0], [1])
     summary = partition_summary(data, cfg.data)
     assert sum(c["modalities"]["both"] for c in summary["clients"]) == 0
+
+
+def test_medvqa_source_partition_gives_image_clients_vqarad_and_text_clients_medalpaca():
+    """FedMLLM v2's medical split: data.k image clients hold VQA-RAD, the rest MedAlpaca."""
+    cfg = load_config(None, ["data.name=medvqa", f"data.root={FIXTURES}/medvqa", "eval.mode=generation",
+                             "data.partition=source", "data.k=1", "fed.num_clients=3",
+                             "fed.sample_clients=2"])
+    data = build_federated_data(cfg.data, 3)
+    sources = [{data.train[i].id.split("-")[0] for i in part} for part in data.parts]
+    assert sources == [{"vqarad"}, {"medalpaca"}, {"medalpaca"}]
+    assert sorted(len(p) for p in data.parts[1:]) == [1, 2] and len(data.parts[0]) == 3
+    assert all(data.train[i].image for i in data.parts[0])
+    assert not any(data.train[i].image for part in data.parts[1:] for i in part)
+    assert build_federated_data(cfg.data, 3).parts == data.parts  # seeded
+    with pytest.raises(ConfigError, match="data.k .0. clients the image source"):
+        load_config(None, ["data.name=medvqa", f"data.root={FIXTURES}/medvqa", "eval.mode=generation",
+                           "data.partition=source", "data.k=0"])
+    with pytest.raises(ConfigError, match="needs a dataset made of sources"):
+        load_config(None, ["data.name=easyvqa_memes", "data.partition=source"])
+    with pytest.raises(ConfigError, match="source 'vqarad' has 3 samples for 4 clients"):
+        over = load_config(None, ["data.name=medvqa", f"data.root={FIXTURES}/medvqa",
+                                  "eval.mode=generation", "data.partition=source", "data.k=4",
+                                  "fed.num_clients=6", "fed.sample_clients=2"])
+        build_federated_data(over.data, 6)

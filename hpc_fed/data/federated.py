@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from hpc_fed.config import DataConfig
-from hpc_fed.data.partition import partition
+from hpc_fed.data.partition import partition, source_partition
 from hpc_fed.data.records import Record
 from hpc_fed.data.registry import dataset_spec, load_splits
 from hpc_fed.data.scenarios import apply_scenario, modality_counts
@@ -33,7 +33,10 @@ class FederatedData:
 def build_federated_data(cfg: DataConfig, num_clients: int) -> FederatedData:
     spec = dataset_spec(cfg.name)
     train, test, parts = load_splits(cfg)
-    if parts is None:
+    if parts is None and cfg.partition == "source":
+        sources = [r.id.split("-", 1)[0] for r in train]
+        parts = source_partition(sources, spec.sources, [cfg.k, num_clients - cfg.k], cfg.seed)
+    elif parts is None:
         parts = partition([r.answer for r in train], num_clients, cfg.partition, cfg.alpha, cfg.seed)
     elif len(parts) != num_clients:
         raise ConfigError(f"fed.num_clients ({num_clients}) differs from the {len(parts)} client "

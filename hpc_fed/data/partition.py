@@ -67,6 +67,22 @@ def _group_by_label(labels: np.ndarray) -> list[np.ndarray]:
     return np.split(order, np.cumsum(np.bincount(inverse))[:-1])
 
 
+def source_partition(sources: Sequence[str], order: Sequence[str], clients_per_source: Sequence[int],
+                     seed: int) -> list[list[int]]:
+    """Clients by data source: the samples of `order[j]` go IID to the next
+    `clients_per_source[j]` clients (FedMLLM v2: image clients VQA-RAD, text clients MedAlpaca)."""
+    sources = np.asarray([str(s) for s in sources])
+    parts: list[list[int]] = []
+    for j, (name, count) in enumerate(zip(order, clients_per_source)):
+        idx = np.flatnonzero(sources == name)
+        if count < 1 or len(idx) < count:
+            raise ConfigError(f"source {name!r} has {len(idx)} samples for {count} clients; each of "
+                              "its clients needs at least one (change data.k or fed.num_clients)")
+        perm = idx[np.random.default_rng([seed, j]).permutation(len(idx))]
+        parts.extend(sorted(part.tolist()) for part in np.array_split(perm, count))
+    return parts
+
+
 def partition(labels: Sequence, num_clients: int, scheme: str, alpha: float, seed: int):
     if scheme == "iid":
         return iid_partition(len(labels), num_clients, seed)

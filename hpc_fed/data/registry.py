@@ -21,6 +21,8 @@ class DatasetSpec:
     load: Callable[[DataConfig], Loaded]
     needs_root: bool = False
     open_ended: bool = False  # answers are free text: eval.mode must be generation
+    # data.partition=source: record-id prefixes of the image source and the text source
+    sources: tuple[str, ...] = ()
 
 
 def data_root(cfg: DataConfig) -> Path:
@@ -97,7 +99,8 @@ DATASETS: dict[str, DatasetSpec] = {
     "easyvqa_mc": DatasetSpec("macro_f1", _mc),
     "hateful_memes": DatasetSpec("auc", _hateful_memes, needs_root=True),
     "crisismmd": DatasetSpec("macro_f1", _crisismmd, needs_root=True),
-    "medvqa": DatasetSpec("vqa_accuracy", _medvqa, needs_root=True, open_ended=True),
+    "medvqa": DatasetSpec("vqa_accuracy", _medvqa, needs_root=True, open_ended=True,
+                          sources=("vqarad", "medalpaca")),
     "fedmllm": DatasetSpec("accuracy", _fedmllm, needs_root=True),
 }
 
