@@ -79,3 +79,18 @@ def test_bad_config_stops_before_launch_with_one_clear_message(tmp_path):
     proc = _hpc_fed("train", "--config", QUICK, f"model.path={tmp_path / 'none'}",
                     "model.tiny.build_if_missing=false")
     assert proc.returncode == 2 and "make-tiny-model" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_generation_mode_end_to_end_under_torchrun_with_zero3_groups(tiny_model_dir, tmp_path):
+    """eval.mode=generation through the real launcher: 2 ranks in one ZeRO-3 group decode in step."""
+    out = tmp_path / "run"
+    proc = _hpc_fed("launch", "--nproc", "2", "--config", QUICK, f"model.path={tiny_model_dir}", *SMALL,
+                    "data.name=easyvqa_memes", "eval.mode=generation", "eval.max_new_tokens=4",
+                    "fed.ranks_per_client=2", "train.zero_stage=3", "fed.sample_clients=2",
+                    "eval.modalities=[full,no_image]", f"output.dir={out}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    final = results["final"]
+    assert results["primary_metric"] == "accuracy" and results["client_groups"] == 1
+    assert final["samples"] == 32 and 0 <= final["invalid_rate"] <= 1 and "macro_f1" in final
+    assert final["views"]["no_image"]["samples"] == 32
