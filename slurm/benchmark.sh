@@ -2,6 +2,7 @@
 # hpc_fed on SLURM: one torchrun agent per node (srun), c10d rendezvous on the first node.
 #
 #   sbatch slurm/benchmark.sh                                     # configs/quickstart.yaml, 1 node
+#   sbatch slurm/benchmark.sh fed.rounds=3 'eval.modalities=[full, no_text]'   # overrides as arguments
 #   CONFIG=configs/my_run.yaml OVERRIDES="fed.rounds=20" sbatch --nodes=4 slurm/benchmark.sh
 #   CONFIG=configs/benchmark/offline.yaml sbatch --array=0-193 slurm/benchmark.sh   # one entry per task
 #   hpc-fed sweep --list configs/benchmark/offline.yaml           # the array indices
@@ -9,7 +10,7 @@
 # Submit from the repository root with the Python environment active (sbatch passes the
 # environment on). Environment knobs:
 #   CONFIG           run config or benchmark matrix (default configs/quickstart.yaml)
-#   OVERRIDES        extra key=value overrides, space separated
+#   OVERRIDES        extra key=value overrides, space separated (script arguments keep their quoting)
 #   NPROC_PER_NODE   processes per node (default: the GPUs SLURM gave the node, else 2 CPU processes)
 #   RDZV_PORT        rendezvous port on the first node (default 29500 + job id mod 1000)
 #   FORCE=1          rerun a matrix entry whose results.json exists (default: skip it)
@@ -28,12 +29,14 @@
 ##SBATCH --gpus-per-node=8            # uncomment on GPU partitions
 #SBATCH --time=01:00:00
 #SBATCH --output=slurm/logs/%x-%j.out # one log per job (array tasks get their own job id)
-#SBATCH --signal=B:USR2@180           # 3 min before the limit: stop cleanly after the current round
+#SBATCH --signal=B:USR2@180           # 3 min before the limit: stop after the current round (raise it
+                                      # when one round, with its evaluation, takes longer)
 set -euo pipefail
 
 PY=${HPC_FED_PYTHON:-python}
 CONFIG=${CONFIG:-configs/quickstart.yaml}
 read -r -a EXTRA <<< "${OVERRIDES:-}"
+EXTRA+=("$@")
 NNODES=${SLURM_NNODES:-1}
 GPUS=${SLURM_GPUS_ON_NODE:-0}
 if [[ -z "${NPROC_PER_NODE:-}" ]]; then
@@ -48,34 +51,49 @@ PREP=(prepare "$CONFIG" --nnodes "$NNODES" --nproc-per-node "$NPROC_PER_NODE")
 [[ -n "${SLURM_ARRAY_TASK_ID:-}" ]] && PREP+=(--index "$SLURM_ARRAY_TASK_ID")
 [[ "${FORCE:-0}" == 1 ]] && PREP+=(--force)
 rc=0
-PLAN=$("$PY" -m hpc_fed.cli "${PREP[@]}" "${EXTRA[@]}") || rc=$?
+PLAN=$("$PY" -m hpc_fed.cli "${PREP[@]}" ${EXTRA[@]+"${EXTRA[@]}"}) || rc=$?
 if (( rc == 3 )); then echo "hpc-fed: nothing to do (already done)"; exit 0; fi
 if (( rc != 0 )); then echo "hpc-fed: the job stops before starting any process (exit $rc)" >&2; exit "$rc"; fi
 eval "$PLAN"   # sets HPC_FED_NAME and HPC_FED_TRAIN_ARGS
 
-HEAD=$(scontrol show hostnames "${SLURM_JOB_NODELIST:-$(hostname)}" 2>/dev/null | head -n 1 || hostname)
-PORT=${RDZV_PORT:-$((29500 + JOB % 1000))}
+# The batch shell runs on the first node of the allocation: the rendezvous host; a port that
+# is free there now (two jobs sharing a node must not meet at the same one).
+HEAD=$(hostname)
+PORT=${RDZV_PORT:-$("$PY" -c 'import socket; s = socket.socket(); s.bind(("", 0)); print(s.getsockname()[1])')}
+mkdir -p "${SLURM_SUBMIT_DIR:-$PWD}/slurm/logs"
 export HPC_FED_STOP_FILE="${SLURM_SUBMIT_DIR:-$PWD}/slurm/logs/.stop-$JOB"
 rm -f "$HPC_FED_STOP_FILE"
-# gloo on CPU: one torch thread per rank unless set; NCCL: fail loudly instead of hanging.
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(( ${SLURM_CPUS_PER_TASK:-$NPROC_PER_NODE} / NPROC_PER_NODE > 0 ? ${SLURM_CPUS_PER_TASK:-$NPROC_PER_NODE} / NPROC_PER_NODE : 1 ))}
+# gloo on CPU: the task's CPUs shared out over its ranks; NCCL: fail loudly instead of hanging.
+CPUS=${SLURM_CPUS_PER_TASK:-$NPROC_PER_NODE}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(( CPUS / NPROC_PER_NODE > 0 ? CPUS / NPROC_PER_NODE : 1 ))}
 export TORCH_NCCL_ASYNC_ERROR_HANDLING=${TORCH_NCCL_ASYNC_ERROR_HANDLING:-1}
 export NCCL_DEBUG=${NCCL_DEBUG:-WARN}
-trap 'echo "hpc-fed: SIGUSR2 (time limit near): stopping after the current round"; touch "$HPC_FED_STOP_FILE"' USR2
+STOPPED=0
+trap 'echo "hpc-fed: SIGUSR2 (time limit near): stopping after the current round"; STOPPED=1; touch "$HPC_FED_STOP_FILE" || true' USR2
 
 echo "hpc-fed: $HPC_FED_NAME; rendezvous $HEAD:$PORT"
-srun --ntasks-per-node=1 --kill-on-bad-exit=1 \
+# Explicit step shape: one agent per node whatever --ntasks-per-node the job was given, and the
+# job's CPUs per task (srun stopped inheriting --cpus-per-task from sbatch in SLURM 22.05).
+STEP=(--nodes="$NNODES" --ntasks="$NNODES" --ntasks-per-node=1 --kill-on-bad-exit=1)
+[[ -n "${SLURM_CPUS_PER_TASK:-}" ]] && STEP+=(--cpus-per-task="$SLURM_CPUS_PER_TASK")
+srun "${STEP[@]}" \
     "$PY" -m torch.distributed.run \
     --nnodes "$NNODES" --nproc-per-node "$NPROC_PER_NODE" \
     --rdzv-backend c10d --rdzv-endpoint "$HEAD:$PORT" --rdzv-id "hpc-fed-$JOB" \
     -m hpc_fed.train "${HPC_FED_TRAIN_ARGS[@]}" &
 SRUN=$!
-# `wait` returns early when the USR2 trap runs; keep waiting for srun itself.
+# `wait` returns early (status > 128) when the USR2 trap runs; keep waiting for srun itself.
 rc=0
 while true; do
     wait "$SRUN" && rc=0 || rc=$?
-    kill -0 "$SRUN" 2>/dev/null || break
+    if (( rc > 128 )) && kill -0 "$SRUN" 2>/dev/null; then continue; fi
+    break
 done
 rm -f "$HPC_FED_STOP_FILE"
+if (( STOPPED && rc == 0 )); then
+    # not done (stopped.json, no results.json): a non-zero code so SLURM does not call it COMPLETED
+    echo "hpc-fed: stopped cleanly before the time limit; resubmit to run it again (exit 75)"
+    exit 75
+fi
 echo "hpc-fed: finished with exit code $rc"
 exit "$rc"

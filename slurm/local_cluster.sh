@@ -214,6 +214,12 @@ cmd_start() {
             "$PACKAGES with (as root): slurm/local_cluster.sh install"
     fi
     need_root start
+    if [ -f "$SLURM_CONF" ] && ! grep -q "Written by hpc_fed" "$SLURM_CONF" \
+            && [ "${LOCAL_SLURM_FORCE:-0}" != 1 ]; then
+        die 2 "$SLURM_CONF exists and was not written by this script: this machine may have a real" \
+            "SLURM setup, which start would overwrite (and stop would shut down). Move the file away," \
+            "or set LOCAL_SLURM_FORCE=1 if this is a scratch test machine."
+    fi
 
     changed=$(write_config)
     mkdir -p "$STATE_DIR" "$SPOOL_DIR" "$LOG_DIR"

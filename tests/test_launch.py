@@ -134,10 +134,13 @@ def test_stop_request_by_file_and_by_signal(tmp_path):
     assert not req.requested() and not req.agreed()
     stop_file.touch()
     assert req.requested() and req.agreed()
-    req2 = StopRequest("")
-    os.kill(os.getpid(), signal.SIGUSR2)
-    assert req2.requested()
-    signal.signal(signal.SIGUSR2, signal.SIG_DFL)
+    previous = signal.getsignal(signal.SIGUSR2)
+    try:
+        req2 = StopRequest("")
+        os.kill(os.getpid(), signal.SIGUSR2)
+        assert req2.requested()
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
 
 
 def test_a_run_asked_to_stop_leaves_stopped_json_not_results(tiny_model_dir, tmp_path):
@@ -162,16 +165,22 @@ def _free_port() -> int:
 def test_two_node_torchrun_on_localhost(tiny_model_dir, tmp_path):
     """`torchrun --nnodes 2 --node_rank {0,1} --rdzv-endpoint ...` as on two hosts: one world of 2."""
     out, port = tmp_path / "run", _free_port()
-    procs = []
-    for node in (0, 1):
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank", str(node),
-               "--nproc-per-node", "1", "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}",
-               "--rdzv-id", "two-nodes", "-m", "hpc_fed.train", "--config", QUICK,
-               f"model.path={tiny_model_dir}", *TINY, f"output.dir={out}"]
-        procs.append(subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                      text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}))
-    logs = [p.communicate(timeout=300)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], "\n".join(log[-2000:] for log in logs)
+    procs, logs = [], [tmp_path / "node0.log", tmp_path / "node1.log"]
+    try:
+        for node in (0, 1):
+            cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank", str(node),
+                   "--nproc-per-node", "1", "--rdzv-backend", "c10d", "--rdzv-endpoint",
+                   f"127.0.0.1:{port}", "--rdzv-id", "two-nodes", "-m", "hpc_fed.train", "--config", QUICK,
+                   f"model.path={tiny_model_dir}", *TINY, f"output.dir={out}"]
+            with open(logs[node], "w") as log:
+                procs.append(subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                              env={**os.environ, "OMP_NUM_THREADS": "1"}))
+        codes = [p.wait(timeout=300) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert codes == [0, 0], "\n".join(log.read_text()[-2000:] for log in logs)
     results = json.loads((out / "results.json").read_text())
     assert results["world_size"] == 2 and results["client_groups"] == 2
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
@@ -185,7 +194,7 @@ def test_sweep_local_executor_runs_the_matrix_skips_done_and_collects(tiny_model
     assert listed.returncode == 0 and "memes/missing-beta0.5/FedProx/seed0" in listed.stdout
     proc = _cli("sweep", str(m), "--executor", "local", "--timeout-min", "10", timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "submitted 2 entries to local (1 node(s) x 2 task(s) each)" in proc.stdout
+    assert "2 entries to local (1 node(s) x 2 task(s) each, 2 at a time)" in proc.stdout
     for method in ("FedAvg", "FedProx"):
         res = json.loads((tmp_path / f"bench/memes/missing-beta0.5/{method}/seed0/results.json").read_text())
         assert res["world_size"] == 2 and res["tags"]["method"] == method

@@ -302,7 +302,7 @@ def test_jobs_run_entries_at_once_and_share_the_cores(tmp_path, capsys, monkeypa
     """Each fake entry waits (up to 20 s) for a file the other one writes: only overlap passes."""
     path = _write(tmp_path, SMALL)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.setattr(local.os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(local, "usable_cpus", lambda: 8)
 
     def fake(entry, base, nproc):
         me, other = tmp_path / f"started{entry.index}", tmp_path / f"started{1 - entry.index}"

@@ -72,10 +72,18 @@ def _tail(entry: Entry, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join("    " + line for line in text[-lines:])
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on (affinity / cgroup cpusets), not the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def entry_env(nproc: int, jobs: int) -> dict[str, str]:
     """The environment of each entry: torch threads shared out over the concurrent processes."""
     env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // (nproc * jobs))))
+    env.setdefault("OMP_NUM_THREADS", str(max(1, usable_cpus() // (nproc * jobs))))
     return env
 
 

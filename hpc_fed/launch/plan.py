@@ -16,7 +16,7 @@ import yaml
 
 from hpc_fed.errors import ConfigError
 
-MATRIX_KEYS = ("datasets", "methods", "scenarios")  # a YAML with these is a benchmark matrix
+MATRIX_KEYS = ("base", "datasets", "methods", "scenarios")  # a YAML with one is a benchmark matrix
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,11 @@ def main(argv: list[str] | None = None) -> int:
             raise HpcFedError(f"override {bad[0]!r} is not key=value (e.g. fed.rounds=3)")
         spec = resolve(args.config, args.index, args.overrides)
         cfg = load_config(spec.config, spec.overrides)
-        layout = check_world(cfg.fed.ranks_per_client, args.nnodes, args.nproc_per_node)
+        if cfg.baseline == "centralized":  # one group of the whole world, whatever the config says
+            world = args.nnodes * args.nproc_per_node
+            layout = f"world {world} = {args.nnodes} node(s) x {args.nproc_per_node} process(es) = 1 group"
+        else:
+            layout = check_world(cfg.fed.ranks_per_client, args.nnodes, args.nproc_per_node)
     except HpcFedError as exc:
         print(f"hpc-fed prepare: error: {exc}", file=sys.stderr)
         return EXIT_BAD

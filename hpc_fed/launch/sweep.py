@@ -7,8 +7,8 @@
 
 Entries whose results.json exists are skipped (--force reruns them). On SLURM the entries go
 in one job array (--array-parallelism caps how many run at once); with the local executor they
-all start at once as local processes (for a 2-core machine `hpc-fed benchmark --local --jobs J`
-paces them instead). Each job runs every task of the entry's world: submitit starts
+run as local processes in waves of --local-jobs (each with its own free port). Each job runs
+every task of the entry's world: submitit starts
 nodes x tasks-per-node processes and each one joins torch.distributed from submitit's job
 environment (rank, world, first host). Without --detach the sweep waits, reports each entry,
 and writes the collected results table (results.csv, results.md) to --report-dir.
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -37,16 +38,33 @@ class EntryJob:
     train_args: tuple[str, ...]
     results_path: str
     cwd: str
+    master_port: int = 0  # 0: derived from the job id (SLURM); local jobs get a free port each
 
 
 def torch_env(global_rank: int, local_rank: int, world: int, nodes: int, first_host: str,
-              job_id: str) -> dict[str, str]:
-    """torch.distributed's environment for one task of a submitit job (what torchrun would set)."""
+              job_id: str, port: int = 0) -> dict[str, str]:
+    """torch.distributed's environment for one task of a submitit job (what torchrun would set).
+
+    The port is the same on every task of a job; without one it is derived from the job id,
+    below Linux's ephemeral range (32768+) so an outgoing connection cannot hold it."""
     return {"RANK": str(global_rank), "LOCAL_RANK": str(local_rank), "WORLD_SIZE": str(world),
             "LOCAL_WORLD_SIZE": str(world // max(nodes, 1)),
             "MASTER_ADDR": "127.0.0.1" if nodes == 1 else first_host,
-            # same on every task of a job, different between jobs on one host
-            "MASTER_PORT": str(20000 + zlib.crc32(job_id.encode()) % 20000)}
+            "MASTER_PORT": str(port or 20000 + zlib.crc32(job_id.encode()) % 12000)}
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct ports free on this host now (for local jobs started together)."""
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def run_entry_job(job: EntryJob) -> dict | None:
@@ -57,7 +75,7 @@ def run_entry_job(job: EntryJob) -> dict | None:
     os.chdir(job.cwd)
     if env.num_tasks > 1:
         os.environ.update(torch_env(env.global_rank, env.local_rank, env.num_tasks, env.num_nodes,
-                                    env.hostnames[0], env.job_id))
+                                    env.hostnames[0], env.job_id, job.master_port))
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from hpc_fed.train import main as train_main
 
@@ -82,15 +100,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="print the entries (index, done?, name) and exit")
     p.add_argument("--only", metavar="GLOB", help="only entries whose name matches (fnmatch)")
     p.add_argument("--executor", choices=("auto", "slurm", "local"), default="auto",
-                   help="auto: SLURM when sbatch is available, local processes otherwise")
+                   help="auto: SLURM when srun is on PATH (submitit's test), local processes otherwise")
     p.add_argument("--nodes", type=int, default=1, help="nodes per entry")
     p.add_argument("--tasks-per-node", type=int, help="processes per node (default: the matrix's nproc)")
-    p.add_argument("--gpus-per-node", type=int, default=0)
+    p.add_argument("--gpus-per-node", type=int, help="default: none on SLURM; locally, one per task "
+                   "when CUDA is available")
     p.add_argument("--cpus-per-task", type=int, default=1)
     p.add_argument("--mem-gb", type=int, help="memory per node")
-    p.add_argument("--timeout-min", type=int, default=60)
+    p.add_argument("--timeout-min", type=int, default=60, help="per entry (local entries too)")
     p.add_argument("--partition", help="SLURM partition")
     p.add_argument("--array-parallelism", type=int, default=64, help="SLURM array tasks at once")
+    p.add_argument("--local-jobs", type=int, default=2, help="local executor: entries at once")
     p.add_argument("--folder", help="submitit logs and pickles (default <output_root>/submitit)")
     p.add_argument("--report-dir", help="collected table (default <output_root>/report)")
     p.add_argument("--detach", action="store_true", help="submit and return; collect later with "
@@ -106,13 +126,19 @@ def make_executor(args, folder: Path, tasks_per_node: int, name: str):
     ex = submitit.AutoExecutor(folder=folder, cluster=cluster)
     params = dict(timeout_min=args.timeout_min, nodes=args.nodes, tasks_per_node=tasks_per_node,
                   cpus_per_task=args.cpus_per_task, name=name, stderr_to_stdout=True)
-    if args.gpus_per_node:
-        params["gpus_per_node"] = args.gpus_per_node
+    gpus = args.gpus_per_node
+    if gpus is None and ex.cluster != "slurm":  # submitit's local executor hides unrequested GPUs
+        import torch
+
+        gpus = tasks_per_node if torch.cuda.is_available() else 0
+    if gpus:
+        params["gpus_per_node"] = gpus
     if args.mem_gb:
         params["mem_gb"] = args.mem_gb
     if ex.cluster == "slurm":
         params.update(slurm_array_parallelism=args.array_parallelism,
-                      slurm_additional_parameters={"kill-on-invalid-dep": "yes"})
+                      # srun no longer inherits --cpus-per-task from the allocation (SLURM >= 22.05)
+                      slurm_srun_args=["--cpus-per-task", str(args.cpus_per_task)])
         if args.partition:
             params["slurm_partition"] = args.partition
     elif args.nodes > 1:
@@ -141,44 +167,66 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         from hpc_fed.config import load_config
 
-        for e in entries[:1]:  # every entry shares fed.ranks_per_client unless a method sets it
-            check_world(load_config(matrix.base, e.overrides).fed.ranks_per_client, args.nodes, tasks)
+        for e in entries:  # the centralized baseline makes one group of the whole world
+            cfg = load_config(matrix.base, e.overrides)
+            if cfg.baseline != "centralized":
+                check_world(cfg.fed.ranks_per_client, args.nodes, tasks)
         todo = [e for e in entries if args.force or not e.done]
         skipped = len(entries) - len(todo)
         folder = Path(args.folder or matrix.output_root / "submitit")
         report_dir = Path(args.report_dir or matrix.output_root / "report")
         if todo:
             ex = make_executor(args, folder, tasks, f"hpc-fed-{matrix.name}")
+            if ex.cluster != "slurm" and args.detach:
+                raise HpcFedError("--detach needs SLURM: local entries are started in waves of "
+                                  "--local-jobs by this process")
     except HpcFedError as exc:
         print(f"hpc-fed sweep: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # submitit's own checks (e.g. no srun for --executor slurm)
+        print(f"hpc-fed sweep: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     if not todo:
         print(f"sweep {matrix.name}: all {len(entries)} entries are done; nothing to submit")
         return collect(matrix, report_dir)
     cwd = str(Path.cwd())
-    jobs_spec = [EntryJob(e.name, ("--config", matrix.base, *e.overrides), str(e.results_path), cwd)
-                 for e in todo]
     for e in todo:
         e.run_dir.mkdir(parents=True, exist_ok=True)
+    local = ex.cluster != "slurm"
+    waves = [todo[i:i + args.local_jobs] for i in range(0, len(todo), args.local_jobs)] if local else [todo]
+    print(f"sweep {matrix.name}: {len(todo)} entries to {ex.cluster} ({args.nodes} node(s) x {tasks} "
+          f"task(s) each{f', {args.local_jobs} at a time' if local else ''}), skipped {skipped} done")
+    failed, record = [], []
     try:
-        jobs = ex.map_array(run_entry_job, jobs_spec)
-    except Exception as exc:  # sbatch refused (no controller, bad partition, ...): say so plainly
-        print(f"hpc-fed sweep: error: submitting {len(todo)} entries to {ex.cluster} failed: "
-              f"{str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__}; "
-              "check the cluster (sinfo) and --partition, or run here with --executor local",
+        for wave in waves:
+            ports = free_ports(len(wave)) if local and tasks > 1 else [0] * len(wave)
+            specs = [EntryJob(e.name, ("--config", matrix.base, *e.overrides), str(e.results_path),
+                              cwd, port) for e, port in zip(wave, ports)]
+            try:
+                jobs = ex.map_array(run_entry_job, specs)
+            except Exception as exc:  # sbatch refused (no controller, bad partition, ...)
+                print(f"hpc-fed sweep: error: submitting {len(wave)} entries to {ex.cluster} failed: "
+                      f"{str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__}"
+                      "; check the cluster (sinfo) and --partition, or run here with --executor local",
+                      file=sys.stderr)
+                return 2
+            record += [{"index": e.index, "name": e.name, "job_id": j.job_id, "log": str(j.paths.stdout)}
+                       for e, j in zip(wave, jobs)]
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "sweep.json").write_text(json.dumps(record, indent=2) + "\n")
+            if args.detach:
+                print(f"submitted; job ids in {folder / 'sweep.json'}; when they finish: "
+                      f"hpc-fed report {matrix.output_root} --out {report_dir}")
+                return 0
+            failed += wait_all(wave, jobs)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: SLURM jobs keep running (job ids in {folder / 'sweep.json'}; scancel "
+              f"to stop them); collect later with hpc-fed report {matrix.output_root} --out {report_dir}",
               file=sys.stderr)
-        return 2
-    record = [{"index": e.index, "name": e.name, "job_id": j.job_id, "log": str(j.paths.stdout)}
-              for e, j in zip(todo, jobs)]
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "sweep.json").write_text(json.dumps(record, indent=2) + "\n")
-    print(f"sweep {matrix.name}: submitted {len(todo)} entries to {ex.cluster} "
-          f"({args.nodes} node(s) x {tasks} task(s) each), skipped {skipped} done; "
-          f"job ids in {folder / 'sweep.json'}")
-    if args.detach:
-        print(f"detached; when they finish: hpc-fed report {matrix.output_root} --out {report_dir}")
-        return 0
-    return wait_and_collect(matrix, todo, jobs, report_dir)
+        return 130
+    print(f"sweep {matrix.name}: {len(todo) - len(failed)} done, {len(failed)} failed")
+    rc = collect(matrix, report_dir)
+    return 1 if failed else rc
 
 
 TERMINAL = ("CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "BOOT_FAIL",
@@ -199,22 +247,26 @@ def slurm_state(job_id: str) -> str:
     return ""
 
 
-def wait_for(job, poll_s: float = 2.0):
-    """job.results()[0] (rank 0's), or an exception; also ends when SLURM says the job died."""
+def wait_for(job, poll_s: float = 2.0, grace_s: float = 30.0):
+    """job.results()[0] (rank 0's), or an exception; also ends when SLURM says the job ended
+    (or no longer knows it) and no result came within `grace_s`."""
+    ended_at = None
     while not job.done():
         if job.__class__.__name__ == "SlurmJob":
             state = slurm_state(str(job.job_id))
-            if state in TERMINAL:
-                time.sleep(poll_s)  # a result written just before the end still counts
-                if not job.done():
-                    raise RuntimeError(f"SLURM job {job.job_id} ended {state} without a result")
+            if state in TERMINAL or state in ("", "COMPLETED"):
+                ended_at = ended_at or time.time()
+                if time.time() - ended_at > grace_s:
+                    raise RuntimeError(f"SLURM job {job.job_id} ended ({state or 'purged'}) without "
+                                       "writing a result")
         time.sleep(poll_s)
     return job.results()[0]
 
 
-def wait_and_collect(matrix, todo, jobs, report_dir: Path) -> int:
-    start, failed = time.time(), []
-    for e, j in zip(todo, jobs):
+def wait_all(entries, jobs) -> list:
+    """Wait for each job, print its line; the entries that failed."""
+    failed = []
+    for e, j in zip(entries, jobs):
         try:
             results = wait_for(j)
             metric = (results or {}).get("primary_metric") or "accuracy"
@@ -226,10 +278,7 @@ def wait_and_collect(matrix, todo, jobs, report_dir: Path) -> int:
             last = str(exc).strip().splitlines()[-3:]
             print(f"[{e.index}] {e.name}: FAILED (job {j.job_id}); log {j.paths.stdout}\n    "
                   + "\n    ".join(last), flush=True)
-    print(f"sweep {matrix.name}: {len(todo) - len(failed)} done, {len(failed)} failed, "
-          f"{time.time() - start:.0f} s waiting")
-    rc = collect(matrix, report_dir)
-    return 1 if failed else rc
+    return failed
 
 
 def collect(matrix, report_dir: Path) -> int:
