@@ -40,6 +40,23 @@ def test_text_only_records_mix_with_image_records(processor):
     assert int((batch["input_ids"][0] == image_id).sum()) == 0
 
 
+def test_image_anchor_row_runs_the_image_path_without_changing_the_loss(tiny_model_dir, processor):
+    from transformers import AutoModelForImageTextToText
+
+    model = AutoModelForImageTextToText.from_pretrained(tiny_model_dir).eval()
+    col = Collator(processor)
+    texts = [Record(id=f"t{i}", question="what color is the shape?", answer=a, options=COLORS,
+                    text=f"the shape is {a}") for i, a in enumerate(("red", "blue"))]
+    plain, anchored = col.train_batch(texts), col.train_batch(texts, image_anchor=True)
+    assert "pixel_values" not in plain and anchored["pixel_values"].shape[0] == 1
+    assert anchored["input_ids"].shape[0] == 3 and bool((anchored["labels"][2] == IGNORE_INDEX).all())
+    with torch.no_grad():
+        a, b = model(**plain).loss, model(**anchored).loss
+    assert torch.allclose(a, b, atol=1e-6)
+    img = _records()[0]  # a batch that has an image needs no anchor
+    assert col.train_batch([texts[0], img], image_anchor=True)["input_ids"].shape[0] == 2
+
+
 def test_option_scores_equal_teacher_forced_loglik(tiny_model_dir, processor):
     from transformers import AutoModelForImageTextToText
 

@@ -250,3 +250,20 @@ def test_baselines_complete_in_the_run_directory_format(tiny_model_dir, tmp_path
     assert len(part["image_only_clients"]) == 2 and len(part["clients"]) == 1
     mods = part["clients"][0]["modalities"]
     assert mods["image_only"] > 0 and mods["neither"] > 0 and mods["both"] == 0
+
+
+def _image_free_batches_worker(rank, world, model_dir, out_dir, stage):
+    from hpc_fed.distributed import build_topology
+    from hpc_fed.train import FederatedRun
+
+    cfg = _cfg(model_dir, out_dir, stage, 2, extra=("data.scenario=missing", "data.beta=0.9",
+                                                    "eval.every=0", "output.save_adapter=false"))
+    FederatedRun(cfg, build_topology(2, torch.device("cpu"), "gloo")).run()
+
+
+@pytest.mark.parametrize("stage", [2, 3])
+def test_group_ranks_with_and_without_images_in_a_micro_batch_stay_in_step(tiny_model_dir, tmp_path, stage):
+    """beta 0.9: most 4-sample micro-batches of one rank hold no image while the other rank's
+    do; the projector's ZeRO gradient collectives must still run on both (zero-weighted pass)."""
+    spawn(_image_free_batches_worker, 2, tmp_path, tiny_model_dir, str(tmp_path), stage)
+    assert (tmp_path / "results.json").is_file()

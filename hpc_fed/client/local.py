@@ -74,7 +74,7 @@ def train_client(engine: ClientEngine, collator: Collator, records: list[Record]
     losses = []
     for m in range(micro):
         chunk = order[m * cfg.micro_batch_size:(m + 1) * cfg.micro_batch_size]
-        batch = collator.train_batch([records[i] for i in chunk])
+        batch = collator.train_batch([records[i] for i in chunk], image_anchor=topo.group_size > 1)
         losses.append(engine.train_micro_batch(batch, terms))
     loss = torch.tensor([float(np.mean(losses))], dtype=torch.float64)
     if topo.group_size > 1:

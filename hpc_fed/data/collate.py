@@ -8,8 +8,10 @@ the images that are present.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import Path
 
 import torch
 from PIL import Image
@@ -39,6 +41,16 @@ def load_image(path: str) -> Image.Image:
             return img.convert("RGB")
     except (OSError, ValueError) as exc:
         raise DataFormatError(f"image {path} cannot be read ({exc}); fix or remove the file") from None
+
+
+@lru_cache(maxsize=1)
+def blank_image_path() -> str:
+    """A black PNG in a per-process temporary folder (the image of an anchor row)."""
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="hpc_fed_")) / "blank.png"
+    Image.new("RGB", (64, 64)).save(path)
+    return str(path)
 
 
 class Collator:
@@ -99,14 +111,27 @@ class Collator:
             mask[i, : len(s)] = 1
         return {"input_ids": input_ids, "attention_mask": mask, "labels": label_t}
 
-    def train_batch(self, records: Sequence[Record]) -> dict[str, torch.Tensor]:
-        """Prompt + answer + eos; loss only on answer and eos."""
+    def train_batch(self, records: Sequence[Record], image_anchor: bool = False) -> dict[str, torch.Tensor]:
+        """Prompt + answer + eos; loss only on answer and eos.
+
+        `image_anchor`: when no record has an image, add one row with a blank image and no label
+        (it changes no loss or gradient). Ranks of a ZeRO group must run the same modules in the
+        same order: a rank whose micro-batch has no image would otherwise skip the vision tower
+        and projector, and their parameter gathers (ZeRO-3) and gradient reductions (ZeRO-2/3),
+        while another rank runs them (a collective mismatch under missing/hybrid data).
+        """
+        anchored = image_anchor and all(r.image is None for r in records)
+        if anchored:
+            records = [*records, dataclasses.replace(records[0], id="image-anchor",
+                                                     image=blank_image_path())]
         prompts, pixels = self._prompts(records)
         seqs, labels = [], []
-        for prompt, r in zip(prompts, records):
+        for k, (prompt, r) in enumerate(zip(prompts, records)):
             ans = self.answer_ids(r.answer, eos=True)
             seqs.append(prompt + ans)
-            labels.append([IGNORE_INDEX] * len(prompt) + ans)
+            no_loss = anchored and k == len(records) - 1
+            labels.append([IGNORE_INDEX] * (len(prompt) + (len(ans) if no_loss else 0))
+                          + ([] if no_loss else ans))
         batch = self._pad(seqs, labels)
         if pixels is not None:
             batch["pixel_values"] = pixels
