@@ -15,7 +15,7 @@ import argparse
 import sys
 
 from hpc_fed.benchmark import local
-from hpc_fed.benchmark.matrix import expand, format_table, select
+from hpc_fed.benchmark.matrix import expand, listing, select
 from hpc_fed.errors import HpcFedError
 
 
@@ -63,10 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     nproc = args.nproc or matrix.nproc
     if args.list:
-        done = sum(e.done for e in entries)
-        print(f"benchmark {matrix.name}: {len(entries)} of {n} entries, {done} done "
-              f"(results.json under {matrix.output_root}); base {matrix.base}, {nproc} process(es) each")
-        print(format_table(entries))
+        print(listing("benchmark", matrix, entries, f", {nproc} process(es) each"))
         return 0
     if args.dry_run:
         for e in entries:

@@ -118,6 +118,14 @@ def select(entries: list[Entry], only: str | None = None, index: int | None = No
     return out
 
 
+def listing(command: str, matrix: "Matrix", entries: list[Entry], per_entry: str = "") -> str:
+    """What `--list` prints (benchmark and sweep): a summary line, then the entries' table."""
+    done = sum(e.done for e in entries)
+    head = (f"{command} {matrix.name}: {len(entries)} of {len(matrix.entries)} entries, {done} done "
+            f"(results.json under {matrix.output_root}); base {matrix.base}{per_entry}")
+    return head + "\n" + format_table(entries)
+
+
 def format_table(entries: list[Entry]) -> str:
     """`--list`: one row per entry with its index, whether it is done, and its name."""
     width = max([len("index")] + [len(str(e.index)) for e in entries])

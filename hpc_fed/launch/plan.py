@@ -95,3 +95,12 @@ def check_world(ranks_per_client: int, nnodes: int, nproc_per_node: int) -> str:
                           f"({nproc_per_node} processes per node): choose a divisor of {nproc_per_node} "
                           f"or a multiple of it, so each group's ZeRO traffic stays inside whole nodes")
     return layout
+
+
+def check_layout(cfg, nnodes: int, nproc_per_node: int) -> str:
+    """check_world for a run config; the centralized baseline is one group of the whole world
+    whatever fed.ranks_per_client says (hpc_fed/baselines.py rewrites it)."""
+    if cfg.baseline == "centralized":
+        world = nnodes * nproc_per_node
+        return f"world {world} = {nnodes} node(s) x {nproc_per_node} process(es) = 1 client group"
+    return check_world(cfg.fed.ranks_per_client, nnodes, nproc_per_node)

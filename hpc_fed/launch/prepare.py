@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from hpc_fed.config import load_config
-    from hpc_fed.launch.plan import check_world, resolve
+    from hpc_fed.launch.plan import check_layout, resolve
 
     args = build_parser().parse_intermixed_args(argv)
     bad = [o for o in args.overrides if "=" not in o]
@@ -45,11 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             raise HpcFedError(f"override {bad[0]!r} is not key=value (e.g. fed.rounds=3)")
         spec = resolve(args.config, args.index, args.overrides)
         cfg = load_config(spec.config, spec.overrides)
-        if cfg.baseline == "centralized":  # one group of the whole world, whatever the config says
-            world = args.nnodes * args.nproc_per_node
-            layout = f"world {world} = {args.nnodes} node(s) x {args.nproc_per_node} process(es) = 1 group"
-        else:
-            layout = check_world(cfg.fed.ranks_per_client, args.nnodes, args.nproc_per_node)
+        layout = check_layout(cfg, args.nnodes, args.nproc_per_node)
     except HpcFedError as exc:
         print(f"hpc-fed prepare: error: {exc}", file=sys.stderr)
         return EXIT_BAD

@@ -149,8 +149,8 @@ def make_executor(args, folder: Path, tasks_per_node: int, name: str):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hpc_fed.benchmark.matrix import expand, format_table, select
-    from hpc_fed.launch.plan import check_world
+    from hpc_fed.benchmark.matrix import expand, listing, select
+    from hpc_fed.launch.plan import check_layout
 
     args = build_parser().parse_args(argv)
     try:
@@ -160,17 +160,12 @@ def main(argv: list[str] | None = None) -> int:
             raise HpcFedError(f"no entry of {args.config} matches --only {args.only!r}; see --list")
         tasks = args.tasks_per_node or matrix.nproc
         if args.list:
-            done = sum(e.done for e in entries)
-            print(f"sweep {matrix.name}: {len(entries)} of {len(matrix.entries)} entries, {done} done "
-                  f"(results.json under {matrix.output_root}); base {matrix.base}")
-            print(format_table(entries))
+            print(listing("sweep", matrix, entries))
             return 0
         from hpc_fed.config import load_config
 
-        for e in entries:  # the centralized baseline makes one group of the whole world
-            cfg = load_config(matrix.base, e.overrides)
-            if cfg.baseline != "centralized":
-                check_world(cfg.fed.ranks_per_client, args.nodes, tasks)
+        for e in entries:
+            check_layout(load_config(matrix.base, e.overrides), args.nodes, tasks)
         todo = [e for e in entries if args.force or not e.done]
         skipped = len(entries) - len(todo)
         folder = Path(args.folder or matrix.output_root / "submitit")
