@@ -14,8 +14,6 @@ from __future__ import annotations
 import copy
 import time
 
-import torch.distributed as dist
-
 from hpc_fed.client.local import train_client
 from hpc_fed.config import RunConfig
 from hpc_fed.fed.sampling import assign_clients
@@ -70,7 +68,7 @@ class LocalRun(ZeroShotRun):
             adapter = self.engine.read_adapter()
             losses.append(res.train_loss)
         self.engine.write_adapter(adapter)
-        return losses, self.evaluate_model(views=True, group=self.topo.dp_group)
+        return losses, self.evaluate_model(views=True, comm=self.topo.client)
 
     def run(self) -> dict:
         cfg, start = self.cfg, time.time()
@@ -82,10 +80,8 @@ class LocalRun(ZeroShotRun):
             losses, metrics = self.train_alone(c)
             metrics.pop("per_class", None)
             mine[c] = (losses, metrics)
-        gathered = [mine]
-        if self.topo.world_size > 1:  # group leaders' results reach every rank
-            gathered = [None] * self.topo.world_size
-            dist.all_gather_object(gathered, mine if self.topo.is_group_leader else {})
+        # group leaders' results reach every rank
+        gathered = self.topo.world.all_gather_object(mine if self.topo.is_group_leader else {})
         done = {c: v for part in gathered for c, v in part.items()}
         for t in range(cfg.fed.rounds):
             self.rundir.append_metrics({

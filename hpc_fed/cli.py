@@ -24,13 +24,16 @@ PASS_THROUGH = {  # subcommands with their own parser: name -> (module, function
 def _launch(args, rest: list[str]) -> int:
     """Exec torchrun on this node with `python -m hpc_fed.train` and the same arguments."""
     from hpc_fed.config import load_config
-    from hpc_fed.distributed.topology import num_client_groups
+    from hpc_fed.distributed.backend import visible_gpus
     from hpc_fed.errors import HpcFedError
+    from hpc_fed.launch.plan import check_layout
 
     overrides = [a for a in rest if "=" in a and not a.startswith("-")]
     try:  # fail before spawning processes
         cfg = load_config(args.config, overrides)
-        num_client_groups(args.nproc, cfg.fed.ranks_per_client)
+        if args.nproc < 1:
+            raise HpcFedError(f"--nproc ({args.nproc}) must be >= 1")
+        check_layout(cfg, 1, args.nproc, visible_gpus())
     except HpcFedError as exc:
         print(f"hpc-fed: error: {exc}", file=sys.stderr)
         return 2

@@ -157,6 +157,19 @@ class OutputConfig:
 
 
 @dataclass
+class DistributedConfig:
+    """Where ranks compute and how they communicate (hpc_fed/distributed/backend.py)."""
+
+    # auto: this rank's GPU when CUDA is visible, else the CPU | cuda | cpu (a CPU run on a GPU
+    # machine: gloo, no GPU touched)
+    device: str = "auto"
+    # auto: nccl on GPUs, gloo on CPU | nccl | gloo (with device=cuda: GPUs compute, gloo carries
+    # the collectives and ranks may share a GPU; for testing several ranks on one GPU)
+    backend: str = "auto"
+    timeout_s: float = 1800.0  # a collective waiting longer than this fails the run
+
+
+@dataclass
 class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -164,6 +177,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
     baseline: str = "none"  # none | zero_shot | local | centralized (see hpc_fed/baselines.py)
 
 
@@ -266,6 +280,14 @@ def validate(cfg: RunConfig) -> None:
     _require(t.max_grad_norm >= 0, f"train.max_grad_norm ({t.max_grad_norm}) must be >= 0")
     _require(e.every >= 0, f"eval.every ({e.every}) must be >= 0 (0 evaluates only at the end)")
     _require(e.batch_size >= 1, f"eval.batch_size ({e.batch_size}) must be >= 1")
+    dd = cfg.distributed
+    _require(dd.device in ("auto", "cuda", "cpu"),
+             f"distributed.device ({dd.device!r}) must be auto, cuda or cpu")
+    _require(dd.backend in ("auto", "nccl", "gloo"),
+             f"distributed.backend ({dd.backend!r}) must be auto, nccl or gloo")
+    _require(not (dd.backend == "nccl" and dd.device == "cpu"),
+             "distributed.backend=nccl needs distributed.device cuda or auto; use gloo on the CPU")
+    _require(dd.timeout_s > 0, f"distributed.timeout_s ({dd.timeout_s}) must be > 0")
     _require(m.lora.r >= 1, f"model.lora.r ({m.lora.r}) must be >= 1")
     _require(0 <= m.lora.dropout < 1, f"model.lora.dropout ({m.lora.dropout}) must be in [0, 1)")
     _require(bool(m.lora.target_modules), "model.lora.target_modules is empty; name at least one module")

@@ -14,7 +14,6 @@ import sys
 import time
 
 import torch
-import torch.distributed as dist
 from torch.distributed.elastic.multiprocessing.errors import record
 
 from hpc_fed.client.engine import ClientEngine, resolve_precision
@@ -25,7 +24,7 @@ from hpc_fed.data.collate import Collator
 from hpc_fed.data.federated import build_federated_data, check_scorable, partition_summary
 from hpc_fed.data.registry import headline_metric
 from hpc_fed.data.scenarios import test_view
-from hpc_fed.distributed import Topology, build_topology, init_distributed
+from hpc_fed.distributed import Topology, build_topology, init_distributed, shutdown
 from hpc_fed.errors import HpcFedError
 from hpc_fed.eval.evaluate import evaluate
 from hpc_fed.fed.aggregate import allreduce_deltas, delta, flatten, unflatten
@@ -52,8 +51,8 @@ class FederatedRun:
         (default fed.num_clients); the centralized baseline pools that partition into one."""
         self.cfg, self.topo = cfg, topo
         self.stop = StopRequest()  # SIGUSR2 or $HPC_FED_STOP_FILE: stop cleanly after a round
-        self.rundir = RunDir.create(cfg, topo.is_main)
-        ensure_model(cfg.model, topo.is_main)
+        self.rundir = RunDir.create(cfg, topo.world)
+        ensure_model(cfg.model, topo.world)
         self.dtype = resolve_precision(cfg.train.precision, topo.device)
         processor = load_processor(cfg.model)
         self.collator = Collator(processor, cfg.data.prompt, cfg.data.list_options)
@@ -76,9 +75,7 @@ class FederatedRun:
 
     def _broadcast_initial(self) -> dict[str, torch.Tensor]:
         adapter = self.engine.read_adapter()
-        flat = flatten(adapter, self.engine.names)
-        if self.topo.world_size > 1:
-            dist.broadcast(flat, src=0)
+        flat = self.topo.world.broadcast(flatten(adapter, self.engine.names), src=0)
         return unflatten(flat, adapter, self.engine.names)
 
     # --- one round --------------------------------------------------------------------
@@ -108,23 +105,26 @@ class FederatedRun:
         weight = sum(self.client_weight(r) for r in results)
         stats = {r.client: (r.train_loss, r.num_samples) for r in results}
         reduced = allreduce_deltas(weighted, weight, stats, clients, self.state.global_adapter,
-                                   self.engine.names, contribute=self.topo.is_group_leader)
+                                   self.engine.names, contribute=self.topo.is_group_leader,
+                                   comm=self.topo.world)
         for term in self.terms:  # before the server step: controls refer to this round's w
             term.end_round(clients, self.state.global_adapter, self.engine.names,
-                           contribute=self.topo.is_group_leader)
+                           contribute=self.topo.is_group_leader, comm=self.topo.world)
         self.state.global_adapter = self.server.step(self.state.global_adapter, reduced.mean_delta)
         self.state.server_state = self.server.state_dict()
         self.engine.write_adapter(self.state.global_adapter)
         return reduced
 
-    def evaluate_global(self, views: bool = False, group=None) -> dict:
-        """Metrics of the current global adapter on the test set; with `views`, also on the
-        test-set views of eval.modalities (images / texts removed) and a per-class report."""
+    def evaluate_global(self, views: bool = False) -> dict:
+        """Metrics of the current global adapter on the test set, sharded over the world; with
+        `views`, also on the test-set views of eval.modalities (images / texts removed) and a
+        per-class report."""
         self.engine.write_adapter(self.state.global_adapter)
-        return self.evaluate_model(views, group)
+        return self.evaluate_model(views, self.topo.world)
 
-    def evaluate_model(self, views: bool = False, group=None) -> dict:
-        """Metrics of the engine's current weights (see evaluate_global)."""
+    def evaluate_model(self, views: bool, comm) -> dict:
+        """Metrics of the engine's current weights, sharded over the ranks of `comm` (see
+        evaluate_global)."""
         e = self.cfg.eval
         # ZeRO-3 decoding gathers parameters in the client group at every step: ranks that
         # finish early keep stepping (transformers' synced_gpus, a world-group all_reduce).
@@ -132,7 +132,7 @@ class FederatedRun:
 
         def run(records, per_class=False):
             return evaluate(self.engine.module, self.collator, records, self.topo.device,
-                            e.batch_size, self.dtype, group=group, mode=e.mode,
+                            e.batch_size, self.dtype, comm=comm, mode=e.mode,
                             max_new_tokens=e.max_new_tokens, per_class=per_class, synced=synced)
 
         metrics = run(self.test_records, per_class=views)
@@ -179,7 +179,7 @@ class FederatedRun:
             final = row["eval"] or final
             self.rundir.append_metrics(row)
             table.add(row)
-            if t + 1 < cfg.fed.rounds and self.stop.agreed(self.topo.device):
+            if t + 1 < cfg.fed.rounds and self.stop.agreed(self.topo.world):
                 return self.stopped(t + 1, start)
         self.save_adapter()
         results = self.results(initial, final, start)
@@ -214,8 +214,7 @@ class FederatedRun:
             if self.topo.is_main:
                 self.engine.module.save_pretrained(str(self.rundir.adapter_dir),
                                                    safe_serialization=True)
-        if dist.is_initialized():
-            dist.barrier()
+        self.topo.world.barrier()
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -240,22 +239,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         cfg = load_config(args.config, args.overrides)  # before any process group: fail fast
-        choice = init_distributed()
-        setup_logging(dist.get_rank())
+        choice = init_distributed(cfg.distributed)
+        setup_logging(int(os.environ["RANK"]))
         from hpc_fed.baselines import centralized_config, run_class
 
         data_clients = cfg.fed.num_clients  # the FL partition, also for the pooled baseline
         if cfg.baseline == "centralized":
-            cfg = centralized_config(cfg, dist.get_world_size())
-        topo = build_topology(cfg.fed.ranks_per_client, choice.device, choice.backend)
+            cfg = centralized_config(cfg, int(os.environ["WORLD_SIZE"]))
+        topo = build_topology(cfg.fed.ranks_per_client, choice)
         log.info("%s%s", topo.describe(), "" if cfg.baseline == "none" else f"; baseline {cfg.baseline}")
         run_class(cfg)(cfg, topo, data_clients).run()
     except HpcFedError as exc:
         print(f"hpc-fed: error: {exc}", file=sys.stderr)
         return 2
     finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
+        summary = shutdown()
+        if summary:
+            log.info("%s", summary)
     return 0
 
 

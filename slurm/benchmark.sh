@@ -15,11 +15,13 @@
 #   RDZV_PORT        rendezvous port on the first node (default 29500 + job id mod 1000)
 #   FORCE=1          rerun a matrix entry whose results.json exists (default: skip it)
 #   HPC_FED_PYTHON   the interpreter (default: python on PATH)
+#   NCCL_SOCKET_IFNAME, GLOO_SOCKET_IFNAME   the network interface on multi-homed nodes (e.g. ib0)
 #
 # World = nodes x NPROC_PER_NODE ranks, numbered node after node; client groups take consecutive
 # ranks, so a group never spans nodes when fed.ranks_per_client divides NPROC_PER_NODE (a layout
-# that would split groups unevenly is refused before anything starts). GPUs: backend nccl;
-# CPU-only partitions: backend gloo (chosen per rank by hpc_fed/distributed/backend.py).
+# that would split groups unevenly is refused before anything starts). GPUs: backend nccl, one
+# GPU per rank (more ranks than GPUs is refused by `hpc-fed prepare`); CPU-only partitions:
+# backend gloo (chosen per rank by hpc_fed/distributed/backend.py; distributed.device=cpu forces it).
 #
 # Defaults below are for one node; override any of them on the sbatch command line.
 #SBATCH --job-name=hpc-fed

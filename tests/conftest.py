@@ -7,6 +7,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Every process the tests start (spawned ranks, hpc-fed launch, SLURM jobs) checks that each
+# collective goes through hpc_fed.distributed.collectives (see that module).
+os.environ["HPC_FED_STRICT_COLLECTIVES"] = "1"
 
 
 @pytest.fixture(scope="session")

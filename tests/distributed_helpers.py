@@ -1,4 +1,9 @@
-"""One helper for multi-process tests: spawn real gloo ranks on CPU with a file:// rendezvous."""
+"""One helper for multi-process tests: spawn real gloo ranks on CPU with a file:// rendezvous.
+
+Each rank joins through hpc_fed's own `init_distributed` (the path a run takes), with strict
+collectives on (tests/conftest.py sets HPC_FED_STRICT_COLLECTIVES=1), so a collective that
+bypasses hpc_fed.distributed.collectives fails the test.
+"""
 
 from __future__ import annotations
 
@@ -13,15 +18,22 @@ def _worker(rank: int, world: int, init_file: str, fn, args):
     os.environ.update({"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank),
                        "LOCAL_WORLD_SIZE": str(world), "MASTER_ADDR": "127.0.0.1"})
     torch.set_num_threads(1)
-    import deepspeed
-    import torch.distributed as dist
+    from hpc_fed.config import DistributedConfig
+    from hpc_fed.distributed import init_distributed, shutdown
 
-    deepspeed.init_distributed(dist_backend="gloo", auto_mpi_discovery=False,
-                               init_method=f"file://{init_file}", rank=rank, world_size=world)
+    init_distributed(DistributedConfig(device="cpu"), init_method=f"file://{init_file}")
     try:
         fn(rank, world, *args)
     finally:
-        dist.destroy_process_group()
+        shutdown()
+
+
+def cpu_choice():
+    """The BackendChoice of a spawned test rank (gloo on the CPU)."""
+    from hpc_fed.config import DistributedConfig
+    from hpc_fed.distributed import choose_backend
+
+    return choose_backend(DistributedConfig(device="cpu"))
 
 
 def spawn(fn, world: int, tmp_path: Path, *args) -> None:

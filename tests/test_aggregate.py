@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from hpc_fed.distributed.collectives import LocalComm
 from hpc_fed.errors import AggregationError, ConfigError
 from hpc_fed.fed.aggregate import allreduce_deltas, delta, flatten, unflatten, weighted_mean
 from hpc_fed.fed.server import build_server_optimizer
@@ -49,7 +50,8 @@ def test_allreduce_in_a_world_of_one_is_the_weighted_mean():
     d1, d2 = _state([1.0, 2.0], [[3.0], [4.0]]), _state([3.0, 2.0], [[1.0], [0.0]])
     names = list(g)
     ws = 1 * flatten(d1, names) + 3 * flatten(d2, names)
-    red = allreduce_deltas(ws, 4.0, {5: (0.5, 1), 9: (0.25, 3)}, [5, 9], g, names, contribute=True)
+    red = allreduce_deltas(ws, 4.0, {5: (0.5, 1), 9: (0.25, 3)}, [5, 9], g, names, contribute=True,
+                           comm=LocalComm())
     ref = weighted_mean([d1, d2], [1, 3])
     assert all(torch.allclose(red.mean_delta[k], ref[k]) for k in names)
     assert red.client_samples == {5: 1, 9: 3} and red.client_loss == {5: 0.5, 9: 0.25}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,13 @@ def _hpc_fed(*args, timeout=300):
                           text=True, timeout=timeout)
 
 
+def _strict_counts(stderr: str) -> tuple[int, int]:
+    """(hpc_fed, library) collectives that rank 0's strict guard checked (tests/conftest.py)."""
+    match = re.search(r"strict collectives: (\d+) hpc_fed collectives and (\d+) library", stderr)
+    assert match, "strict collectives were not on: " + stderr[-2000:]
+    return int(match.group(1)), int(match.group(2))
+
+
 def test_launch_two_ranks_writes_the_run_directory_contract(tiny_model_dir, tmp_path):
     out = tmp_path / "run"
     proc = _hpc_fed("launch", "--nproc", "2", "--config", QUICK, f"model.path={tiny_model_dir}",
@@ -28,6 +36,7 @@ def test_launch_two_ranks_writes_the_run_directory_contract(tiny_model_dir, tmp_
                     "output.tags.method=FedAvg")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "accuracy: initial" in proc.stdout
+    assert _strict_counts(proc.stderr)[0] > 0  # every collective went through the owner
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["round"] for r in rows] == [0, 1]
     for r in rows:
@@ -89,6 +98,8 @@ def test_generation_mode_end_to_end_under_torchrun_with_zero3_groups(tiny_model_
                     "fed.ranks_per_client=2", "train.zero_stage=3", "fed.sample_clients=2",
                     "eval.modalities=[full,no_image]", f"output.dir={out}")
     assert proc.returncode == 0, proc.stderr[-3000:]
+    ours, library = _strict_counts(proc.stderr)  # ZeRO-3's gathers and our trace check included
+    assert ours > 0 and library > 0
     results = json.loads((out / "results.json").read_text())
     final = results["final"]
     assert results["primary_metric"] == "accuracy" and results["client_groups"] == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from distributed_helpers import spawn
+from distributed_helpers import cpu_choice, spawn
 
 
 def _cfg(model_dir, out_dir, stage, ranks_per_client, extra=()):
@@ -42,7 +42,7 @@ def _federated_worker(rank, world, model_dir, out_dir, stage, ranks_per_client):
             return super().run_round(t)
 
     cfg = _cfg(model_dir, out_dir, stage, ranks_per_client)
-    topo = build_topology(ranks_per_client, torch.device("cpu"), "gloo")
+    topo = build_topology(ranks_per_client, cpu_choice())
     run = RecordingRun.__new__(RecordingRun)
     run.trained, run.globals = {}, {}
     FederatedRun.__init__(run, cfg, topo)
@@ -127,7 +127,7 @@ def _zero_lr_worker(rank, world, model_dir, out_dir):
     out = {}
     for stage, with_refresh in [(s, True) for s in (0, 1, 2, 3)] + [(2, False), (3, False)]:
         cfg = _cfg(model_dir, out_dir, stage, world)
-        topo = build_topology(world, torch.device("cpu"), "gloo")
+        topo = build_topology(world, cpu_choice())
         torch.manual_seed(0)
         engine = ClientEngine(apply_lora(load_base_model(cfg.model), cfg.model.lora), topo,
                               cfg.train, torch.float32)
@@ -169,7 +169,7 @@ def _algorithms_worker(rank, world, model_dir, out_dir):
     from hpc_fed.distributed import build_topology
     from hpc_fed.train import FederatedRun
 
-    topo = build_topology(1, torch.device("cpu"), "gloo")
+    topo = build_topology(1, cpu_choice())
     out = {}
     for name, overrides in ALGORITHMS.items():
         cfg = _cfg(model_dir, f"{out_dir}/{name}", 2, 1,
@@ -216,7 +216,7 @@ def _baselines_worker(rank, world, model_dir, out_dir):
         data_clients = cfg.fed.num_clients  # as hpc_fed.train.main: pool the FL partition
         if name == "centralized":
             cfg = centralized_config(cfg, dist.get_world_size())
-        topo = build_topology(cfg.fed.ranks_per_client, torch.device("cpu"), "gloo")
+        topo = build_topology(cfg.fed.ranks_per_client, cpu_choice())
         run_class(cfg)(cfg, topo, data_clients).run()
 
 
@@ -258,7 +258,7 @@ def _image_free_batches_worker(rank, world, model_dir, out_dir, stage):
 
     cfg = _cfg(model_dir, out_dir, stage, 2, extra=("data.scenario=missing", "data.beta=0.9",
                                                     "eval.every=0", "output.save_adapter=false"))
-    FederatedRun(cfg, build_topology(2, torch.device("cpu"), "gloo")).run()
+    FederatedRun(cfg, build_topology(2, cpu_choice())).run()
 
 
 @pytest.mark.parametrize("stage", [2, 3])

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hpc_fed.distributed.collectives import LocalComm
 from hpc_fed.errors import ConfigError
 from hpc_fed.launch.plan import check_world, is_matrix, resolve
 from hpc_fed.launch.sweep import torch_env
@@ -131,9 +132,9 @@ def test_stop_request_by_file_and_by_signal(tmp_path):
 
     stop_file = tmp_path / "stop"
     req = StopRequest(str(stop_file))
-    assert not req.requested() and not req.agreed()
+    assert not req.requested() and not req.agreed(LocalComm())
     stop_file.touch()
-    assert req.requested() and req.agreed()
+    assert req.requested() and req.agreed(LocalComm())
     previous = signal.getsignal(signal.SIGUSR2)
     try:
         req2 = StopRequest("")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import copy
+from types import SimpleNamespace
 
 import torch
 
@@ -62,7 +63,7 @@ class ClientEngine:
         self.dtype = dtype
         self.zero_stage = cfg.zero_stage
         if cfg.zero_stage == 3 and topo.num_groups > 1:
-            scope_trace_check_to_group(topo.dp_group, src=topo.group_ranks()[0])
+            scope_trace_check_to_group(topo.client, src=topo.group_ranks()[0])
         named = trainable_parameters(model)
         self.names = [n for n, _ in named]
         params = [p for _, p in named]
@@ -70,8 +71,11 @@ class ClientEngine:
             optimizer = torch.optim.SGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         else:
             optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        # DeepSpeed picks its device from LOCAL_RANK unless told: ranks sharing a GPU
+        # (distributed.backend=gloo) must use the one the topology chose.
+        args = SimpleNamespace(device_rank=topo.device.index) if topo.device.type == "cuda" else None
         self.engine, self.optimizer, _, _ = deepspeed.initialize(
-            model=model, optimizer=optimizer, config=deepspeed_config(cfg, topo.group_size, dtype),
+            args=args, model=model, optimizer=optimizer, config=deepspeed_config(cfg, topo.group_size, dtype),
             mpu=topo.mpu())
         self.params = [p for _, p in trainable_parameters(self.engine.module)]
         if [n for n, _ in trainable_parameters(self.engine.module)] != self.names:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.distributed as dist
 
 from hpc_fed.client.engine import ClientEngine
 from hpc_fed.config import TrainConfig
@@ -76,9 +75,7 @@ def train_client(engine: ClientEngine, collator: Collator, records: list[Record]
         chunk = order[m * cfg.micro_batch_size:(m + 1) * cfg.micro_batch_size]
         batch = collator.train_batch([records[i] for i in chunk], image_anchor=topo.group_size > 1)
         losses.append(engine.train_micro_batch(batch, terms))
-    loss = torch.tensor([float(np.mean(losses))], dtype=torch.float64)
-    if topo.group_size > 1:
-        dist.all_reduce(loss, group=topo.dp_group)
-        loss /= topo.group_size
+    loss = topo.client.all_reduce(torch.tensor([float(np.mean(losses))], dtype=torch.float64))
+    loss /= topo.group_size
     return ClientResult(client=client, num_samples=len(indices), train_loss=float(loss),
                         steps=steps)

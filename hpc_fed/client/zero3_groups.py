@@ -13,22 +13,24 @@ One engine per process is our design, so a process-wide replacement is exact.
 from __future__ import annotations
 
 import torch
-import torch.distributed as dist
+
+from hpc_fed.distributed.collectives import Comm
 
 
-def _same_in_group(values: list[int], group, src: int) -> None:
-    length = torch.tensor([len(values)], dtype=torch.long)
-    dist.broadcast(length, src=src, group=group)
+def same_in_group(values: list[int], comm: Comm, src: int) -> None:
+    """Raise unless every rank of `comm` holds the same `values` as global rank `src`."""
+    length = comm.broadcast(torch.tensor([len(values)], dtype=torch.long), src=src)
     if int(length) != len(values):
         raise RuntimeError(f"ZeRO-3 trace differs within the client group: rank {src} recorded "
-                           f"{int(length)} entries, rank {dist.get_rank()} {len(values)}")
-    data = torch.tensor(values, dtype=torch.long)
-    dist.broadcast(data, src=src, group=group)
+                           f"{int(length)} entries, this rank ({comm.name}, rank {comm.rank}) "
+                           f"{len(values)}")
+    data = comm.broadcast(torch.tensor(values, dtype=torch.long), src=src)
     if data.tolist() != list(values):
-        raise RuntimeError(f"ZeRO-3 trace order differs between rank {src} and rank {dist.get_rank()}")
+        raise RuntimeError(f"ZeRO-3 trace order differs between rank {src} and rank {comm.rank} of "
+                           f"{comm.name}")
 
 
-def scope_trace_check_to_group(group, src: int) -> None:
+def scope_trace_check_to_group(comm: Comm, src: int) -> None:
     from deepspeed.runtime.zero import partitioned_param_coordinator as coordinator
 
-    coordinator.assert_ints_same_as_other_ranks = lambda ints: _same_in_group(list(ints), group, src)
+    coordinator.assert_ints_same_as_other_ranks = lambda ints: same_in_group(list(ints), comm, src)

@@ -1,6 +1,8 @@
-"""The rank layout: backend choice, process-group setup and client groups."""
+"""The rank layout: backend choice, process-group setup, client groups, and the collectives."""
 
-from hpc_fed.distributed.backend import choose_backend, init_distributed
+from hpc_fed.distributed.backend import BackendChoice, check_node, choose_backend, init_distributed, shutdown
+from hpc_fed.distributed.collectives import Comm, LocalComm
 from hpc_fed.distributed.topology import Topology, build_topology
 
-__all__ = ["choose_backend", "init_distributed", "Topology", "build_topology"]
+__all__ = ["BackendChoice", "check_node", "choose_backend", "init_distributed", "shutdown", "Comm",
+           "LocalComm", "Topology", "build_topology"]

@@ -1,4 +1,17 @@
-"""Backend and device chosen in one place: nccl + cuda:LOCAL_RANK on GPUs, gloo + cpu otherwise."""
+"""Backend and device chosen in one place, from `distributed.device` / `distributed.backend`.
+
+  auto (default)  nccl on this rank's GPU (cuda:LOCAL_RANK) when CUDA is visible, gloo on the CPU
+                  otherwise
+  device=cpu      a CPU run (gloo) on a machine that has GPUs
+  backend=gloo    with device cuda: ranks compute on GPUs and communicate through gloo, so
+                  several ranks may share one GPU (round-robin); for testing multi-rank runs on
+                  a one-GPU machine, where NCCL refuses two ranks on one GPU
+
+NCCL needs one GPU per rank ("Duplicate GPU detected" otherwise), so a node asked for more
+ranks than it has visible GPUs is refused before any process starts (`check_node`, called by
+`hpc-fed launch`, `hpc-fed prepare` and `hpc-fed sweep`) and again by each rank
+(`choose_backend`), with the fix in one line.
+"""
 
 from __future__ import annotations
 
@@ -10,22 +23,49 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
+from hpc_fed.config import DistributedConfig
+from hpc_fed.distributed.collectives import install_strict_guard, strict_guard, strict_requested
+from hpc_fed.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class BackendChoice:
-    backend: str
-    device: torch.device
+    backend: str  # nccl | gloo
+    device: torch.device  # where this rank computes
+    comm_device: torch.device  # where its collectives move tensors: the GPU under nccl, else CPU
 
 
-def choose_backend(local_rank: int | None = None, cuda_available: bool | None = None) -> BackendChoice:
-    """nccl on a CUDA device when one is present, gloo on CPU otherwise."""
-    if local_rank is None:
-        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if cuda_available is None:
-        cuda_available = torch.cuda.is_available()
-    if cuda_available:
-        return BackendChoice("nccl", torch.device("cuda", local_rank))
-    return BackendChoice("gloo", torch.device("cpu"))
+def visible_gpus() -> int:
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def choose_backend(cfg: DistributedConfig, local_rank: int = 0, local_world: int = 1,
+                   gpus: int | None = None) -> BackendChoice:
+    """The backend and devices of local rank `local_rank` of `local_world` on a node with `gpus`
+    visible GPUs; a ConfigError naming the knob when that cannot work."""
+    gpus = visible_gpus() if gpus is None else gpus
+    device = cfg.device if cfg.device != "auto" else ("cuda" if gpus > 0 else "cpu")
+    if device == "cuda" and gpus == 0:
+        raise ConfigError("distributed.device=cuda but no GPU is visible (torch.cuda.is_available() "
+                          "is False, or CUDA_VISIBLE_DEVICES is empty); use distributed.device=auto or cpu")
+    backend = cfg.backend if cfg.backend != "auto" else ("nccl" if device == "cuda" else "gloo")
+    if backend == "nccl" and device == "cpu":
+        raise ConfigError("distributed.backend=nccl needs GPUs but distributed.device is cpu (or no "
+                          "GPU is visible); use distributed.backend=gloo or auto")
+    if device == "cpu":
+        return BackendChoice("gloo", torch.device("cpu"), torch.device("cpu"))
+    if backend == "nccl" and local_world > gpus:
+        raise ConfigError(
+            f"{local_world} processes on this node but {gpus} visible GPU(s): NCCL needs one GPU per "
+            f"rank; start at most {gpus} per node (hpc-fed launch --nproc {gpus}, NPROC_PER_NODE="
+            f"{gpus}), or run on the CPU with distributed.device=cpu")
+    gpu = torch.device("cuda", local_rank % gpus)
+    return BackendChoice(backend, gpu, gpu if backend == "nccl" else torch.device("cpu"))
+
+
+def check_node(cfg: DistributedConfig, nproc_per_node: int) -> BackendChoice:
+    """Before any process starts: can this node run `nproc_per_node` ranks as configured?"""
+    return choose_backend(cfg, 0, nproc_per_node)
 
 
 def _free_port() -> int:
@@ -34,21 +74,38 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def init_distributed(timeout_s: float = 1800.0) -> BackendChoice:
+def init_distributed(cfg: DistributedConfig, init_method: str = "env://") -> BackendChoice:
     """Join the torch.distributed world that torchrun describes, or form a world of one.
 
     Run without torchrun (no RANK/WORLD_SIZE in the environment), it becomes a world of 1 so
-    the same code path serves `hpc-fed train` on a laptop.
+    the same code path, collectives included, serves `hpc-fed train` on a laptop or one GPU.
+    The process group is bound to this rank's GPU (`device_id`), so NCCL never guesses it.
     """
     if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
         os.environ.update({"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0",
                            "LOCAL_WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1"})
         os.environ.setdefault("MASTER_PORT", str(_free_port()))
-    choice = choose_backend()
+    choice = choose_backend(cfg, int(os.environ.get("LOCAL_RANK", "0")),
+                            int(os.environ.get("LOCAL_WORLD_SIZE", os.environ["WORLD_SIZE"])))
     if choice.device.type == "cuda":
         torch.cuda.set_device(choice.device)
     if not dist.is_initialized():
-        import deepspeed  # imported late: slow, and not needed for config errors
+        extra = {"device_id": choice.device} if choice.backend == "nccl" else {}
+        dist.init_process_group(choice.backend, init_method=init_method,
+                                timeout=timedelta(seconds=cfg.timeout_s),
+                                rank=int(os.environ["RANK"]), world_size=int(os.environ["WORLD_SIZE"]),
+                                **extra)
+    import deepspeed  # imported late: slow, and not needed for config errors
 
-        deepspeed.init_distributed(dist_backend=choice.backend, timeout=timedelta(seconds=timeout_s))
+    deepspeed.init_distributed(dist_backend=choice.backend)  # adopts the group created above
+    if strict_requested():
+        install_strict_guard(choice.backend)
     return choice
+
+
+def shutdown() -> str | None:
+    """Leave the process group; returns the strict-mode summary when strict mode was on."""
+    guard = strict_guard()
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    return guard.summary() if guard is not None else None

@@ -4,6 +4,10 @@ The world of W ranks is split into W / G client groups of G consecutive ranks (s
 on one node whenever G divides the ranks per node). Each group trains one federated client at a
 time with DeepSpeed ZeRO data-parallel over its own process group; only adapter parameters cross
 group boundaries, through collectives over the whole world.
+
+The topology hands out the two `Comm`s every collective goes through (hpc_fed/distributed/
+collectives.py): `world` (all ranks: aggregation, evaluation totals, stop agreement) and
+`client` (this rank's client group: per-client statistics, ZeRO-3 checks).
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from hpc_fed.distributed.backend import BackendChoice
+from hpc_fed.distributed.collectives import Comm
 from hpc_fed.errors import ConfigError
 
 
@@ -22,8 +28,10 @@ class Topology:
     world_size: int
     group_size: int
     num_groups: int
-    device: torch.device
+    device: torch.device  # where this rank computes
     backend: str
+    world: Comm  # collectives over every rank
+    client: Comm  # collectives over this rank's client group
     dp_group: object  # this rank's client-group process group (DeepSpeed data-parallel group)
     self_group: object  # singleton group: DeepSpeed's model-parallel group (size 1)
 
@@ -52,7 +60,8 @@ class Topology:
 
     def describe(self) -> str:
         return (f"world {self.world_size} = {self.num_groups} client groups x {self.group_size} "
-                f"rank(s), backend {self.backend}, device {self.device.type}")
+                f"rank(s), backend {self.backend}, device {self.device}, collectives on "
+                f"{self.world.device}")
 
 
 class GroupMPU:
@@ -112,7 +121,7 @@ def num_client_groups(world_size: int, group_size: int) -> int:
     return world_size // group_size
 
 
-def build_topology(group_size: int, device: torch.device, backend: str) -> Topology:
+def build_topology(group_size: int, choice: BackendChoice) -> Topology:
     """Create every client group (a collective call: all ranks must call it, in the same order)."""
     if not dist.is_initialized():
         raise RuntimeError("build_topology needs an initialised process group (call init_distributed)")
@@ -129,4 +138,7 @@ def build_topology(group_size: int, device: torch.device, backend: str) -> Topol
         if r == rank:
             self_group = pg
     return Topology(rank=rank, world_size=world, group_size=group_size, num_groups=num_groups,
-                    device=device, backend=backend, dp_group=dp_group, self_group=self_group)
+                    device=choice.device, backend=choice.backend,
+                    world=Comm(None, choice.comm_device, "world"),
+                    client=Comm(dp_group, choice.comm_device, f"client group {rank // group_size}"),
+                    dp_group=dp_group, self_group=self_group)

@@ -14,10 +14,10 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.distributed as dist
 
 from hpc_fed.data.collate import Collator
 from hpc_fed.data.records import Record
+from hpc_fed.distributed.collectives import LocalComm
 from hpc_fed.errors import DataFormatError
 from hpc_fed.eval.metrics import f1_scores, option_nll, per_class_report, roc_auc
 from hpc_fed.eval.scoring import option_loglik
@@ -37,29 +37,25 @@ def is_binary(records: list[Record]) -> bool:
                                  for r in records)
 
 
-def rank_and_world(group) -> tuple[int, int]:
-    if dist.is_initialized():
-        return dist.get_rank(group), dist.get_world_size(group)
-    return 0, 1
-
-
 def evaluate(model, collator: Collator, records: list[Record], device: torch.device,
-             batch_size: int, float_dtype: torch.dtype = torch.float32, group=None,
+             batch_size: int, float_dtype: torch.dtype = torch.float32, comm=None,
              mode: str = "scoring", max_new_tokens: int = 16, per_class: bool = False,
              synced: bool = False) -> dict:
-    """Metrics of `model` on `records`, sharded over the ranks of `group` (default: the world),
-    which must all hold the same model. `per_class` adds a per-class report; `synced` (ZeRO-3
-    generation) keeps every rank stepping until all ranks finish decoding."""
+    """Metrics of `model` on `records`, sharded over the ranks of `comm` (a Comm: the world or
+    a client group; default a LocalComm, this process alone), which must all hold the same
+    model. `per_class` adds a per-class report; `synced` (ZeRO-3 generation) keeps every rank
+    stepping until all ranks finish decoding."""
+    comm = comm or LocalComm(device)
     if mode == "generation":
         from hpc_fed.eval.generate import evaluate_generation
 
         return evaluate_generation(model, collator, records, device, batch_size, float_dtype,
-                                   group, max_new_tokens, per_class, synced)
+                                   comm, max_new_tokens, per_class, synced)
     open_ended = next((r for r in records if not r.options), None)
     if open_ended is not None:
         raise DataFormatError(f"record {open_ended.id!r} is open-ended (no options), which option "
                               "scoring cannot score; set eval.mode=generation")
-    rank, world = rank_and_world(group)
+    rank, world = comm.rank, comm.size
     classes = sorted({o for r in records for o in r.options})  # same on every rank
     index = {c: i for i, c in enumerate(classes)}
     binary = is_binary(records)
@@ -78,8 +74,7 @@ def evaluate(model, collator: Collator, records: list[Record], device: torch.dev
             if binary:
                 positive[i] = float(torch.softmax(scores, dim=0)[1])
     totals = torch.cat([confusion.flatten(), torch.tensor([nll], dtype=torch.float64), positive])
-    if world > 1:
-        dist.all_reduce(totals, group=group)
+    totals = comm.all_reduce(totals)
     model.train(was_training)
     k = len(classes)
     confusion = totals[:k * k].view(k, k)

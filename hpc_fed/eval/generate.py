@@ -10,7 +10,6 @@ Sharded like scoring mode: every rank decodes the same number of batches.
 from __future__ import annotations
 
 import torch
-import torch.distributed as dist
 
 from hpc_fed.data.collate import Collator
 from hpc_fed.data.records import Record
@@ -36,11 +35,11 @@ def generate_replies(model, collator: Collator, records: list[Record], device: t
     return [s.strip() for s in tok.batch_decode(new, skip_special_tokens=True)]
 
 
-def evaluate_generation(model, collator, records, device, batch_size, float_dtype, group,
+def evaluate_generation(model, collator, records, device, batch_size, float_dtype, comm,
                         max_new_tokens, per_class, synced) -> dict:
-    from hpc_fed.eval.evaluate import rank_and_world, shard_batches
+    from hpc_fed.eval.evaluate import shard_batches
 
-    rank, world = rank_and_world(group)
+    rank, world = comm.rank, comm.size
     classes = sorted({o for r in records for o in r.options})
     index = {c: i for i, c in enumerate(classes)}
     k = len(classes)
@@ -66,8 +65,7 @@ def evaluate_generation(model, collator, records, device, batch_size, float_dtyp
                 counts[slot] += exact_match(reply, r.answer)
                 counts[slot + 1] += 1
     totals = torch.cat([confusion.flatten(), counts])
-    if world > 1:
-        dist.all_reduce(totals, group=group)
+    totals = comm.all_reduce(totals)
     model.train(was_training)
     confusion, counts = totals[:k * (k + 1)].view(k, k + 1), totals[k * (k + 1):].tolist()
     out: dict = {"samples": len(records)}

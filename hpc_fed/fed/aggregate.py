@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-import torch.distributed as dist
 
+from hpc_fed.distributed.collectives import Comm
 from hpc_fed.errors import AggregationError
 
 State = dict[str, torch.Tensor]
@@ -73,12 +73,13 @@ class ReducedRound:
 
 def allreduce_deltas(weighted_sum: torch.Tensor, weight: float, stats: dict[int, tuple[float, int]],
                      clients: Sequence[int], like: State, names: Sequence[str],
-                     contribute: bool) -> ReducedRound:
+                     contribute: bool, comm: Comm) -> ReducedRound:
     """Sum every group's weighted delta sum and weight across the world; divide.
 
     weighted_sum: flat fp32 sum_i n_i * delta_i over the clients this group trained.
     stats: client -> (train loss, samples) for those clients. Only one rank per group
     (`contribute`) adds its values; the others add zeros, so nothing is counted twice.
+    `comm`: the world (every group's leader contributes).
     """
     k = len(clients)
     slot = {c: i for i, c in enumerate(clients)}
@@ -89,8 +90,7 @@ def allreduce_deltas(weighted_sum: torch.Tensor, weight: float, stats: dict[int,
         for c, (loss, n) in stats.items():
             buf[weighted_sum.numel() + 1 + slot[c]] = loss
             buf[weighted_sum.numel() + 1 + k + slot[c]] = n
-    if dist.is_initialized() and dist.get_world_size() > 1:
-        dist.all_reduce(buf)
+    buf = comm.all_reduce(buf)
     p = weighted_sum.numel()
     total = float(buf[p])
     if total <= 0:

@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.distributed as dist
 
+from hpc_fed.distributed.collectives import Comm
 from hpc_fed.fed.aggregate import flatten, unflatten
 from hpc_fed.fed.server.scaffold import ScaffoldServer
 from hpc_fed.fed.terms import ClientTerm
@@ -67,7 +67,7 @@ class ScaffoldClient(ClientTerm):
         self.pending[client] = {k: new[k] - c_i[k] for k in c_i}
 
     def end_round(self, clients: Sequence[int], global_adapter: State, names: Sequence[str],
-                  contribute: bool) -> None:
+                  contribute: bool, comm: Comm) -> None:
         """Share every sampled client's control update; update each c_i and c on every rank."""
         like = self._c(global_adapter)
         p = sum(v.numel() for v in like.values())
@@ -76,8 +76,7 @@ class ScaffoldClient(ClientTerm):
             for row, c in enumerate(clients):
                 if c in self.pending:
                     buf[row] = flatten(self.pending[c], names)
-        if dist.is_initialized() and dist.get_world_size() > 1:
-            dist.all_reduce(buf)
+        buf = comm.all_reduce(buf)
         deltas = [unflatten(buf[row], like, names) for row in range(len(clients))]
         for c, d in zip(clients, deltas):
             c_i = self._c_i(c, like)

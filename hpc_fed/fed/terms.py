@@ -24,7 +24,7 @@ class ClientTerm:
         pass
 
     def end_round(self, clients: Sequence[int], global_adapter: dict, names: Sequence[str],
-                  contribute: bool) -> None:
+                  contribute: bool, comm) -> None:
         pass
 
 

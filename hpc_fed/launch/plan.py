@@ -97,10 +97,19 @@ def check_world(ranks_per_client: int, nnodes: int, nproc_per_node: int) -> str:
     return layout
 
 
-def check_layout(cfg, nnodes: int, nproc_per_node: int) -> str:
+def check_layout(cfg, nnodes: int, nproc_per_node: int, gpus_per_node: int | None = None) -> str:
     """check_world for a run config; the centralized baseline is one group of the whole world
-    whatever fed.ranks_per_client says (hpc_fed/baselines.py rewrites it)."""
+    whatever fed.ranks_per_client says (hpc_fed/baselines.py rewrites it). With
+    `gpus_per_node` known, also the device rule: under NCCL each rank needs its own GPU."""
+    from hpc_fed.distributed.backend import choose_backend
+
     if cfg.baseline == "centralized":
         world = nnodes * nproc_per_node
-        return f"world {world} = {nnodes} node(s) x {nproc_per_node} process(es) = 1 client group"
-    return check_world(cfg.fed.ranks_per_client, nnodes, nproc_per_node)
+        layout = f"world {world} = {nnodes} node(s) x {nproc_per_node} process(es) = 1 client group"
+    else:
+        layout = check_world(cfg.fed.ranks_per_client, nnodes, nproc_per_node)
+    if gpus_per_node is None:
+        return layout
+    choice = choose_backend(cfg.distributed, 0, nproc_per_node, gpus_per_node)
+    where = "CPU" if choice.device.type == "cpu" else f"{gpus_per_node} GPU(s) per node"
+    return f"{layout}; {choice.backend} on {where}"

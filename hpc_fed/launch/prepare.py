@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from hpc_fed.config import load_config
+    from hpc_fed.distributed.backend import visible_gpus
     from hpc_fed.launch.plan import check_layout, resolve
 
     args = build_parser().parse_intermixed_args(argv)
@@ -45,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
             raise HpcFedError(f"override {bad[0]!r} is not key=value (e.g. fed.rounds=3)")
         spec = resolve(args.config, args.index, args.overrides)
         cfg = load_config(spec.config, spec.overrides)
-        layout = check_layout(cfg, args.nnodes, args.nproc_per_node)
+        # run on the batch node, the first node of the allocation: its GPUs are the nodes' GPUs
+        layout = check_layout(cfg, args.nnodes, args.nproc_per_node, visible_gpus())
     except HpcFedError as exc:
         print(f"hpc-fed prepare: error: {exc}", file=sys.stderr)
         return EXIT_BAD

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -163,9 +164,12 @@ def main(argv: list[str] | None = None) -> int:
             print(listing("sweep", matrix, entries))
             return 0
         from hpc_fed.config import load_config
+        from hpc_fed.distributed.backend import visible_gpus
 
+        local = args.executor == "local" or (args.executor == "auto" and not shutil.which("srun"))
+        gpus = visible_gpus() if local else args.gpus_per_node  # SLURM nodes: as requested, if said
         for e in entries:
-            check_layout(load_config(matrix.base, e.overrides), args.nodes, tasks)
+            check_layout(load_config(matrix.base, e.overrides), args.nodes, tasks, gpus)
         todo = [e for e in entries if args.force or not e.done]
         skipped = len(entries) - len(todo)
         folder = Path(args.folder or matrix.output_root / "submitit")

@@ -10,7 +10,6 @@ import tempfile
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 
 from hpc_fed.config import ModelConfig
 
@@ -52,7 +51,9 @@ def is_stale_tiny(path: Path) -> bool:
         return True
 
 
-def ensure_model(cfg: ModelConfig, is_main: bool) -> None:
+def ensure_model(cfg: ModelConfig, comm) -> None:
+    """Rank 0 of `comm` (the world) builds the tiny model if asked; every rank waits for it."""
+    is_main = comm.rank == 0
     path = Path(cfg.path)
     stale = path.exists() and is_stale_tiny(path)
     if (stale or not path.exists()) and cfg.tiny.build_if_missing and is_main:
@@ -65,5 +66,4 @@ def ensure_model(cfg: ModelConfig, is_main: bool) -> None:
         finally:
             torch.set_num_threads(threads)
         log.info("tiny model built: %s", manifest)
-    if dist.is_initialized():
-        dist.barrier()
+    comm.barrier()

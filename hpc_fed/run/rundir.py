@@ -16,17 +16,14 @@ import json
 import time
 from pathlib import Path
 
-import torch.distributed as dist
-
 from hpc_fed.config import RunConfig, to_yaml
 
 
-def resolve_dir(cfg: RunConfig) -> Path:
-    """output.dir, or runs/run-<timestamp> decided on rank 0 and shared with every rank."""
-    name = [cfg.output.dir or f"runs/run-{time.strftime('%Y%m%d-%H%M%S')}"]
-    if dist.is_initialized() and dist.get_world_size() > 1:
-        dist.broadcast_object_list(name, src=0)
-    return Path(name[0])
+def resolve_dir(cfg: RunConfig, comm) -> Path:
+    """output.dir, or runs/run-<timestamp> decided on rank 0 and shared with every rank of
+    `comm` (the world)."""
+    return Path(comm.broadcast_object(cfg.output.dir or f"runs/run-{time.strftime('%Y%m%d-%H%M%S')}",
+                                      src=0))
 
 
 class RunDir:
@@ -35,9 +32,10 @@ class RunDir:
         self.is_main = is_main
 
     @classmethod
-    def create(cls, cfg: RunConfig, is_main: bool) -> "RunDir":
-        run = cls(resolve_dir(cfg), is_main)
-        if is_main:
+    def create(cls, cfg: RunConfig, comm) -> "RunDir":
+        """The run's directory, written by rank 0 of `comm` (the world)."""
+        run = cls(resolve_dir(cfg, comm), comm.rank == 0)
+        if run.is_main:
             run.path.mkdir(parents=True, exist_ok=True)
             (run.path / "config.yaml").write_text(to_yaml(cfg))
             (run.path / "metrics.jsonl").write_text("")

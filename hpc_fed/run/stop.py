@@ -14,7 +14,6 @@ import signal
 import threading
 
 import torch
-import torch.distributed as dist
 
 STOP_FILE_ENV = "HPC_FED_STOP_FILE"
 
@@ -33,9 +32,8 @@ class StopRequest:
         """This process has been asked to stop (signal or stop file)."""
         return self.signalled or bool(self.stop_file and os.path.exists(self.stop_file))
 
-    def agreed(self, device: torch.device | None = None) -> bool:
-        """True on every rank when any rank was asked to stop (collective: all ranks call it)."""
-        flag = torch.tensor([1.0 if self.requested() else 0.0], device=device)
-        if dist.is_initialized() and dist.get_world_size() > 1:
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    def agreed(self, comm) -> bool:
+        """True on every rank of `comm` (the world) when any rank was asked to stop (a
+        collective: all ranks call it)."""
+        flag = comm.all_reduce(torch.tensor([1.0 if self.requested() else 0.0]), op="max")
         return bool(flag.item() > 0)

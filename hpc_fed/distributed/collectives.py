@@ -1,0 +1,262 @@
+"""The one owner of hpc_fed's collectives: every torch.distributed collective hpc_fed issues is here.
+
+A `Comm` is one process group (the world, or this rank's client group) plus the device its
+backend moves tensors on: the rank's GPU under nccl (which refuses CPU tensors), the CPU under
+gloo. Callers hand tensors from wherever they live; each method copies them to that device,
+runs the collective, and returns the result on the caller's device, so no caller ever needs to
+know the backend. Collectives always run, in a world of one too: a one-GPU run takes the same
+device path as a cluster run (callers never test the world size to skip one).
+
+`LocalComm` is the same interface with no process group (a library call outside any run, e.g.
+`evaluate` in a notebook): every collective is the identity on a group of one.
+
+Strict mode (`HPC_FED_STRICT_COLLECTIVES=1`, set by the test suite; also a debugging aid) wraps
+torch.distributed's collectives in this process and refuses, with the caller's file and line:
+  * a collective called from code that is neither this module nor a library (DeepSpeed,
+    transformers, ...): it bypasses the placement below, the bug that made every multi-GPU run
+    fail at its first aggregation while gloo tests passed;
+  * a tensor handed to torch.distributed by this module on a device other than its Comm's;
+  * under nccl, a library collective on a tensor that is not on a GPU.
+It also counts the collectives it saw, so a test can check a run really went through it.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+log = logging.getLogger(__name__)
+
+STRICT_ENV = "HPC_FED_STRICT_COLLECTIVES"
+
+# Every torch.distributed function that communicates (tests/test_collectives.py refuses a call
+# to any of them outside this module).
+COLLECTIVES = (
+    "all_reduce", "broadcast", "all_gather", "all_gather_into_tensor", "reduce", "reduce_scatter",
+    "reduce_scatter_tensor", "gather", "scatter", "all_to_all", "all_to_all_single", "barrier",
+    "monitored_barrier", "broadcast_object_list", "all_gather_object", "gather_object",
+    "scatter_object_list", "send", "recv", "isend", "irecv", "batch_isend_irecv",
+)
+
+_OPS = {"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}
+
+
+class StrictCollectiveError(RuntimeError):
+    """A collective that would fail (or hang) on a GPU backend, caught on any backend."""
+
+
+class Comm:
+    """Collectives over one process group, with tensors placed on the backend's device."""
+
+    def __init__(self, group, device: torch.device, name: str):
+        self.group, self.device, self.name = group, torch.device(device), name
+        self.rank = dist.get_rank(group)
+        self.size = dist.get_world_size(group)
+
+    def __repr__(self) -> str:
+        return f"Comm({self.name}: rank {self.rank} of {self.size}, {self.device})"
+
+    def _place(self, tensor: torch.Tensor) -> torch.Tensor:
+        """A copy of `tensor` on this group's device (the caller's tensor is never modified)."""
+        return tensor.detach().to(self.device, copy=True)
+
+    def all_reduce(self, tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
+        """The element-wise reduction (sum | max | min) over the group, on `tensor`'s device."""
+        x = self._place(tensor)
+        dist.all_reduce(x, op=_OPS[op], group=self.group)
+        return x.to(tensor.device)
+
+    def broadcast(self, tensor: torch.Tensor, src: int) -> torch.Tensor:
+        """Global rank `src`'s `tensor` on every rank of the group, on `tensor`'s device."""
+        x = self._place(tensor)
+        dist.broadcast(x, src=src, group=self.group)
+        return x.to(tensor.device)
+
+    def broadcast_object(self, obj, src: int = 0):
+        """Global rank `src`'s picklable `obj` on every rank of the group."""
+        box = [obj]
+        dist.broadcast_object_list(box, src=src, group=self.group, device=self.device)
+        return box[0]
+
+    def all_gather_object(self, obj) -> list:
+        """Every rank's picklable `obj`, in group rank order."""
+        out = [None] * self.size
+        # torch serialises objects through tensors on the current CUDA device under nccl;
+        # init_distributed set it to this rank's GPU.
+        dist.all_gather_object(out, obj, group=self.group)
+        return out
+
+    def barrier(self) -> None:
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        dist.barrier(group=self.group, device_ids=ids)
+
+
+class LocalComm:
+    """The Comm interface with no process group: a group of one where every collective is the
+    identity. For library use outside a run; a run always has real Comms (hpc_fed.distributed)."""
+
+    rank, size, name = 0, 1, "local"
+
+    def __init__(self, device: torch.device | str = "cpu"):
+        self.device = torch.device(device)
+
+    def all_reduce(self, tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
+        return tensor.detach().clone()
+
+    def broadcast(self, tensor: torch.Tensor, src: int) -> torch.Tensor:
+        return tensor.detach().clone()
+
+    def broadcast_object(self, obj, src: int = 0):
+        return obj
+
+    def all_gather_object(self, obj) -> list:
+        return [obj]
+
+    def barrier(self) -> None:
+        return None
+
+
+# --- strict mode ------------------------------------------------------------------------------
+
+_OWNER = Path(__file__).resolve()
+_PACKAGE = _OWNER.parent.parent  # hpc_fed/
+_TORCH = Path(torch.__file__).resolve().parent
+
+
+def strict_requested() -> bool:
+    return os.environ.get(STRICT_ENV, "") not in ("", "0", "false", "no")
+
+
+@dataclass
+class StrictGuard:
+    """Checks every torch.distributed collective of this process (see the module docstring)."""
+
+    backend: str
+    # (op, "world" | "client") of every collective issued through a Comm, in order
+    owner_calls: list[tuple[str, str]] = field(default_factory=list)
+    library_calls: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def check(self, op: str, frame, args: tuple, kwargs: dict) -> None:
+        """`frame`: the caller of torch.distributed.<op>."""
+        while frame is not None and _is_under(Path(frame.f_code.co_filename), _TORCH):
+            frame = frame.f_back  # torch calling itself (e.g. object collectives)
+        path = Path(frame.f_code.co_filename) if frame is not None else Path("<unknown>")
+        where = f"{path}:{frame.f_lineno if frame is not None else 0}"
+        tensors = list(_tensors_in(args, kwargs))
+        if _same_file(path, _OWNER):
+            comm = getattr(_current, "comm", None)
+            bad = [t.device for t in tensors if comm is not None and t.device != comm.device]
+            if bad:
+                raise StrictCollectiveError(
+                    f"torch.distributed.{op} got a tensor on {bad[0]} from {where}, but its Comm "
+                    f"({comm.name}) moves tensors on {comm.device}")
+            scope = "world" if comm is None or comm.group is None else "client"
+            with self._lock:
+                self.owner_calls.append((op, scope))
+            return
+        if _is_library(path):
+            bad = [t.device for t in tensors if self.backend == "nccl" and t.device.type != "cuda"]
+            if bad:
+                raise StrictCollectiveError(f"torch.distributed.{op} from {where} got a tensor on "
+                                            f"{bad[0]}; nccl needs CUDA tensors")
+            with self._lock:
+                self.library_calls += 1
+            return
+        raise StrictCollectiveError(
+            f"torch.distributed.{op} called directly from {where}: collectives go through "
+            "hpc_fed.distributed.collectives (a Comm places tensors on the backend's device; "
+            "under nccl a CPU tensor fails with 'No backend type associated with device type cpu')")
+
+    def summary(self) -> str:
+        return (f"strict collectives: {len(self.owner_calls)} hpc_fed collectives and "
+                f"{self.library_calls} library collectives checked ({self.backend})")
+
+
+_guard: StrictGuard | None = None
+_current = threading.local()  # the Comm whose method is running (its device is the expected one)
+
+
+def _is_under(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root)
+        return True
+    except (ValueError, OSError):
+        return False
+
+
+def _is_library(path: Path) -> bool:
+    """Installed third-party code (DeepSpeed, transformers, peft, ...), not hpc_fed itself."""
+    parts = set(path.parts)
+    return bool(parts & {"site-packages", "dist-packages"}) and not _is_under(path, _PACKAGE)
+
+
+def _same_file(path: Path, other: Path) -> bool:
+    try:
+        return path.resolve() == other
+    except OSError:
+        return False
+
+
+def _tensors_in(args: tuple, kwargs: dict):
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, torch.Tensor):
+            yield value
+        elif isinstance(value, (list, tuple)):
+            yield from (v for v in value if isinstance(v, torch.Tensor))
+
+
+def _tracked(method):
+    """Record which Comm is issuing the call, so the guard can check its device."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        previous = getattr(_current, "comm", None)
+        _current.comm = self
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            _current.comm = previous
+
+    return wrapper
+
+
+for _name in ("all_reduce", "broadcast", "broadcast_object", "all_gather_object", "barrier"):
+    setattr(Comm, _name, _tracked(getattr(Comm, _name)))
+
+
+def install_strict_guard(backend: str) -> StrictGuard:
+    """Wrap torch.distributed's collectives in this process (idempotent); returns the guard."""
+    global _guard
+    if _guard is not None:
+        _guard.backend = backend
+        return _guard
+    _guard = StrictGuard(backend)
+    for name in COLLECTIVES:
+        fn = getattr(dist, name, None)
+        if fn is None:
+            continue
+
+        def make(op, original):
+            @functools.wraps(original)
+            def guarded(*args, **kwargs):
+                _guard.check(op, sys._getframe(1), args, kwargs)
+                return original(*args, **kwargs)
+
+            return guarded
+
+        setattr(dist, name, make(name, fn))
+    return _guard
+
+
+def strict_guard() -> StrictGuard | None:
+    """The installed guard, or None outside strict mode."""
+    return _guard

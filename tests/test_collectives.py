@@ -1,0 +1,173 @@
+"""One owner for collectives: hpc_fed.distributed.collectives.
+
+What made every multi-GPU run fail at its first aggregation: collectives called directly on CPU
+tensors, which gloo takes and nccl refuses, and skipped in a world of one, so a one-GPU run never
+reached them. These tests catch both on the CPU: no collective outside the owner (read from the
+source, and refused at run time in strict mode), tensors checked against their Comm's device,
+and the same world collectives in a world of one as in a world of two.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+import torch
+
+from distributed_helpers import cpu_choice, spawn
+from hpc_fed.distributed.collectives import COLLECTIVES, LocalComm
+
+PACKAGE = Path(__file__).parents[1] / "hpc_fed"
+QUICK = str(Path(__file__).parents[1] / "configs" / "quickstart.yaml")
+OWNER = PACKAGE / "distributed" / "collectives.py"
+
+
+def collective_calls(root: Path, skip: Path | None = None) -> list[str]:
+    """`file:line torch.distributed.<op>` for every collective called or imported under root."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if skip is not None and path == skip:
+            continue
+        tree = ast.parse(path.read_text(), str(path))
+        aliases = {"torch.distributed"}  # names bound to the torch.distributed module
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                aliases |= {a.asname for a in node.names if a.name == "torch.distributed" and a.asname}
+            elif isinstance(node, ast.ImportFrom) and node.module == "torch":
+                aliases |= {a.asname or a.name for a in node.names if a.name == "distributed"}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "torch.distributed":
+                found += [f"{path}:{node.lineno} from torch.distributed import {a.name}"
+                          for a in node.names if a.name in COLLECTIVES]
+            if isinstance(node, ast.Attribute) and node.attr in COLLECTIVES \
+                    and ast.unparse(node.value) in aliases:
+                found.append(f"{path}:{node.lineno} {ast.unparse(node)}")
+    return found
+
+
+def test_no_collective_outside_the_owner_module():
+    assert collective_calls(PACKAGE, skip=OWNER) == []
+    assert collective_calls(OWNER.parent) != []  # the owner itself is found: the scan works
+
+
+def test_the_source_scan_finds_every_spelling(tmp_path):
+    (tmp_path / "a.py").write_text("import torch.distributed as dist\ndist.all_reduce(x)\n")
+    (tmp_path / "b.py").write_text("import torch\ntorch.distributed.broadcast(x, 0)\n")
+    (tmp_path / "c.py").write_text("from torch.distributed import all_gather_object\n")
+    (tmp_path / "d.py").write_text("from torch import distributed as td\nf = td.barrier\n")
+    assert len(collective_calls(tmp_path)) == 4
+
+
+def test_local_comm_is_a_group_of_one():
+    comm = LocalComm()
+    x = torch.tensor([1.0, 2.0])
+    y = comm.all_reduce(x, op="max")
+    assert torch.equal(y, x) and y is not x
+    assert comm.all_gather_object({"a": 1}) == [{"a": 1}] and comm.broadcast_object("d") == "d"
+    assert (comm.rank, comm.size) == (0, 1)
+
+
+def _strict_worker(rank, world, out_dir):
+    import torch.distributed as dist
+
+    from hpc_fed.distributed import build_topology
+    from hpc_fed.distributed.collectives import Comm, StrictCollectiveError, strict_guard
+
+    topo = build_topology(1, cpu_choice())
+    out = {"guard": strict_guard() is not None}
+    # through the owner: placed, reduced, returned on the caller's device, the input untouched
+    x = torch.tensor([float(rank + 1)])
+    y = topo.world.all_reduce(x)
+    out["sum"], out["x"] = float(y), float(x)
+    out["max"] = float(topo.world.all_reduce(torch.tensor([float(rank)]), op="max"))
+    out["gathered"] = topo.world.all_gather_object(rank * 10)
+    out["bcast"] = float(topo.world.broadcast(torch.tensor([float(rank + 5)]), src=1))
+    # today's aggregate.py, before this fix: a direct collective on a CPU tensor (under nccl:
+    # "No backend type associated with device type cpu"). Refused on every rank before it runs.
+    direct = compile("dist.all_reduce(torch.ones(4))", str(PACKAGE / "fed" / "aggregate.py"), "exec")
+    try:
+        exec(direct, {"dist": dist, "torch": torch})
+        out["direct"] = "ran"
+    except StrictCollectiveError as exc:
+        out["direct"] = str(exc)
+    # a Comm whose placement is broken (tensors stay on the CPU while its backend's device is
+    # another one): refused by the device check before torch.distributed sees the tensor
+    broken = Comm(None, torch.device("meta"), "world")
+    broken._place = lambda t: t.detach().clone()
+    try:
+        broken.all_reduce(torch.ones(2))
+        out["device"] = "ran"
+    except StrictCollectiveError as exc:
+        out["device"] = str(exc)
+    out["after"] = float(topo.world.all_reduce(torch.ones(1)))  # the group is still healthy
+    torch.save(out, f"{out_dir}/strict{rank}.pt")
+
+
+def test_strict_mode_refuses_what_nccl_would(tmp_path):
+    spawn(_strict_worker, 2, tmp_path, str(tmp_path))
+    for r in range(2):
+        got = torch.load(tmp_path / f"strict{r}.pt")
+        assert got["guard"], "tests/conftest.py turns strict collectives on in every rank"
+        assert got["sum"] == 3.0 and got["x"] == r + 1 and got["max"] == 1.0
+        assert got["gathered"] == [0, 10] and got["bcast"] == 6.0
+        assert "called directly from" in got["direct"] and "fed/aggregate.py:1" in got["direct"]
+        assert "tensor on cpu" in got["device"] and "moves tensors on meta" in got["device"]
+        assert got["after"] == 2.0
+
+
+def _world_calls_worker(rank, world, model_dir, out_dir):
+    from hpc_fed.config import load_config
+    from hpc_fed.distributed import build_topology
+    from hpc_fed.distributed.collectives import strict_guard
+    from hpc_fed.train import FederatedRun
+
+    cfg = load_config(None, [
+        f"model.path={model_dir}", "model.lora.r=4", "data.max_train_samples=48",
+        "data.max_test_samples=8", "fed.rounds=2", "fed.num_clients=4", "fed.sample_clients=2",
+        "train.local_steps=1", "train.micro_batch_size=4", "eval.every=1", "eval.batch_size=8",
+        f"output.dir={out_dir}/run", "output.save_adapter=true", "fed.algorithm=scaffold",
+        "train.optimizer=sgd"])
+    guard = strict_guard()
+    before = len(guard.owner_calls)
+    FederatedRun(cfg, build_topology(1, cpu_choice())).run()
+    torch.save([c for c in guard.owner_calls[before:] if c[1] == "world"], f"{out_dir}/calls{rank}.pt")
+
+
+def test_a_world_of_one_runs_the_same_world_collectives_as_a_world_of_two(tiny_model_dir, tmp_path):
+    """No `world_size > 1` shortcut: a one-GPU run exercises every collective a cluster run does."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir(), two.mkdir()
+    spawn(_world_calls_worker, 1, one, tiny_model_dir, str(one))
+    spawn(_world_calls_worker, 2, two, tiny_model_dir, str(two))
+    alone = torch.load(one / "calls0.pt")
+    assert alone == torch.load(two / "calls0.pt") == torch.load(two / "calls1.pt")
+    ops = [op for op, _ in alone]
+    # run dir name, tiny-model barrier, initial adapter, then per round: aggregate, SCAFFOLD
+    # controls, evaluation totals, and between rounds the stop agreement; the final barrier
+    assert ops[:3] == ["broadcast_object_list", "barrier", "broadcast"]
+    assert ops.count("all_reduce") >= 2 * 3 + 1 and ops[-1] == "barrier"
+
+
+@pytest.mark.parametrize("nproc,gpus,ok", [(2, 2, True), (3, 2, False), (4, 0, True)])
+def test_hpc_fed_launch_refuses_more_ranks_than_gpus_before_any_process(monkeypatch, capsys, nproc,
+                                                                        gpus, ok):
+    import os
+
+    from hpc_fed import cli
+
+    monkeypatch.setattr("hpc_fed.distributed.backend.visible_gpus", lambda: gpus)
+    execs = []
+    monkeypatch.setattr(os, "execv", lambda exe, cmd: execs.append(cmd))
+    rc = cli.main(["launch", "--nproc", str(nproc), "--config", QUICK])
+    err = capsys.readouterr().err
+    if ok:
+        assert rc == 0 and len(execs) == 1
+    else:
+        assert rc == 2 and not execs
+        assert err.count("\n") == 1 and "3 processes on this node but 2 visible GPU(s)" in err
+        assert "--nproc 2" in err and "distributed.device=cpu" in err
+    # a CPU run on a GPU machine, asked for explicitly, starts whatever the GPU count
+    execs.clear()
+    assert cli.main(["launch", "--nproc", str(nproc), "--config", QUICK,
+                     "distributed.device=cpu"]) == 0 and len(execs) == 1
