@@ -178,7 +178,7 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     distributed: DistributedConfig = field(default_factory=DistributedConfig)
-    baseline: str = "none"  # none | zero_shot | local | centralized (see hpc_fed/baselines.py)
+    baseline: str = "none"  # none | zero_shot | local | centralized (see hpc_fed/runs/)
 
 
 KNOWN_ALGORITHMS = ("fedavg", "fedprox", "fedavgm", "fedadagrad", "fedyogi", "fedadam", "scaffold")

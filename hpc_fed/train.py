@@ -1,8 +1,8 @@
-"""Federated fine-tuning entry point: `torchrun --nproc_per_node N -m hpc_fed.train --config C k=v`.
+"""Entry point of every run: `torchrun --nproc_per_node N -m hpc_fed.train --config C k=v`.
 
-Without torchrun it runs as a world of one. Each round reads like the algorithm:
-sample clients -> assign them to groups -> local training -> all-reduce weighted deltas ->
-server update -> evaluate -> log.
+Without torchrun it runs as a world of one. The config is loaded and checked before any process
+group exists (a wrong key fails in a second, in one line); then the kind of run that `baseline`
+names (hpc_fed/runs/) runs on the topology of client groups.
 """
 
 from __future__ import annotations
@@ -11,210 +11,15 @@ import argparse
 import logging
 import os
 import sys
-import time
 
-import torch
 from torch.distributed.elastic.multiprocessing.errors import record
 
-from hpc_fed.client.engine import ClientEngine, resolve_precision
-from hpc_fed.client.local import ClientResult, train_client
-from hpc_fed.client.schedule import round_lr
-from hpc_fed.config import RunConfig, load_config
-from hpc_fed.data.collate import Collator
-from hpc_fed.data.federated import build_federated_data, check_scorable, partition_summary
-from hpc_fed.data.registry import headline_metric
-from hpc_fed.data.scenarios import test_view
-from hpc_fed.distributed import Topology, build_topology, init_distributed, shutdown
+from hpc_fed.config import load_config
+from hpc_fed.distributed import build_topology, init_distributed, shutdown
 from hpc_fed.errors import HpcFedError
-from hpc_fed.eval.evaluate import evaluate
-from hpc_fed.fed.aggregate import allreduce_deltas, delta, flatten, unflatten
-from hpc_fed.fed.sampling import assign_clients, sample_clients
-from hpc_fed.fed.server import server_optimizer_from_config
-from hpc_fed.fed.regularizers import num_decoder_layers
-from hpc_fed.fed.state import FederatedState
-from hpc_fed.fed.terms import build_client_terms
-from hpc_fed.model.build import ensure_model
-from hpc_fed.model.loading import apply_lora, load_base_model, load_processor
-from hpc_fed.run.progress import RoundTable
-from hpc_fed.run.rundir import RunDir
-from hpc_fed.run.stop import StopRequest
-from hpc_fed.run.timing import PhaseTimer
+from hpc_fed.runs import client_group_size, run_class
 
 log = logging.getLogger("hpc_fed")
-
-
-class FederatedRun:
-    """Owns the engine, the data partition and the federated state of one run."""
-
-    def __init__(self, cfg: RunConfig, topo: Topology, data_clients: int | None = None):
-        """`data_clients`: clients the data is partitioned over before the scenario is applied
-        (default fed.num_clients); the centralized baseline pools that partition into one."""
-        self.cfg, self.topo = cfg, topo
-        self.stop = StopRequest()  # SIGUSR2 or $HPC_FED_STOP_FILE: stop cleanly after a round
-        self.rundir = RunDir.create(cfg, topo.world)
-        ensure_model(cfg.model, topo.world)
-        self.dtype = resolve_precision(cfg.train.precision, topo.device)
-        processor = load_processor(cfg.model)
-        self.collator = Collator(processor, cfg.data.prompt, cfg.data.list_options)
-        self.data = build_federated_data(cfg.data, data_clients or cfg.fed.num_clients)
-        if len(self.data.parts) != cfg.fed.num_clients:  # centralized: one client holds all
-            self.data.parts = [sorted(i for part in self.data.parts for i in part)]
-        check_scorable(self.data, cfg.eval.mode)
-        self.data.primary_metric = headline_metric(self.data.primary_metric, cfg.eval.mode)
-        self.train_records, self.test_records = self.data.train, self.data.test
-        self.parts, self.sizes = self.data.parts, self.data.sizes
-        torch.manual_seed(cfg.fed.seed)  # adapter init: identical on every rank
-        model = apply_lora(load_base_model(cfg.model, self.dtype), cfg.model.lora)
-        self.engine = ClientEngine(model, topo, cfg.train, self.dtype)
-        self.server = server_optimizer_from_config(cfg.fed)
-        self.state = FederatedState(round=0, global_adapter=self._broadcast_initial(),
-                                    server_state=self.server.state_dict())
-        self.terms = build_client_terms(cfg.fed, self.server, self.state.client_state,
-                                        self.engine.names, num_decoder_layers(model.config))
-        self.rundir.write_json("partition.json", partition_summary(self.data, cfg.data))
-
-    def _broadcast_initial(self) -> dict[str, torch.Tensor]:
-        adapter = self.engine.read_adapter()
-        flat = self.topo.world.broadcast(flatten(adapter, self.engine.names), src=0)
-        return unflatten(flat, adapter, self.engine.names)
-
-    # --- one round --------------------------------------------------------------------
-    def local_training(self, clients: list[int], round_idx: int, lr: float):
-        """Train this group's clients in turn from the global adapter; sum weight_i * delta_i."""
-        g = self.state.global_adapter
-        weighted = torch.zeros(sum(t.numel() for t in g.values()), dtype=torch.float32)
-        results: list[ClientResult] = []
-        for c in clients:
-            self.engine.write_adapter(g)
-            for term in self.terms:
-                term.begin_client(c, g, self.topo.device)
-            res = train_client(self.engine, self.collator, self.train_records, c, self.parts[c],
-                               round_idx, lr, self.cfg.train, self.terms)
-            local = self.engine.read_adapter()
-            for term in self.terms:
-                term.end_client(c, g, local, res.steps, lr)
-            weighted += self.client_weight(res) * flatten(delta(local, g), self.engine.names)
-            results.append(res)
-        return weighted, results
-
-    def client_weight(self, res: ClientResult) -> float:
-        """n_i for sample weighting, 1 for the uniform mean the adaptive optimizers use."""
-        return float(res.num_samples) if self.server.weighting == "samples" else 1.0
-
-    def aggregate(self, weighted, results: list[ClientResult], clients: list[int]):
-        weight = sum(self.client_weight(r) for r in results)
-        stats = {r.client: (r.train_loss, r.num_samples) for r in results}
-        reduced = allreduce_deltas(weighted, weight, stats, clients, self.state.global_adapter,
-                                   self.engine.names, contribute=self.topo.is_group_leader,
-                                   comm=self.topo.world)
-        for term in self.terms:  # before the server step: controls refer to this round's w
-            term.end_round(clients, self.state.global_adapter, self.engine.names,
-                           contribute=self.topo.is_group_leader, comm=self.topo.world)
-        self.state.global_adapter = self.server.step(self.state.global_adapter, reduced.mean_delta)
-        self.state.server_state = self.server.state_dict()
-        self.engine.write_adapter(self.state.global_adapter)
-        return reduced
-
-    def evaluate_global(self, views: bool = False) -> dict:
-        """Metrics of the current global adapter on the test set, sharded over the world; with
-        `views`, also on the test-set views of eval.modalities (images / texts removed) and a
-        per-class report."""
-        self.engine.write_adapter(self.state.global_adapter)
-        return self.evaluate_model(views, self.topo.world)
-
-    def evaluate_model(self, views: bool, comm) -> dict:
-        """Metrics of the engine's current weights, sharded over the ranks of `comm` (see
-        evaluate_global)."""
-        e = self.cfg.eval
-        # ZeRO-3 decoding gathers parameters in the client group at every step: ranks that
-        # finish early keep stepping (transformers' synced_gpus, a world-group all_reduce).
-        synced = self.cfg.train.zero_stage == 3 and self.topo.group_size > 1
-
-        def run(records, per_class=False):
-            return evaluate(self.engine.module, self.collator, records, self.topo.device,
-                            e.batch_size, self.dtype, comm=comm, mode=e.mode,
-                            max_new_tokens=e.max_new_tokens, per_class=per_class, synced=synced)
-
-        metrics = run(self.test_records, per_class=views)
-        if views and len(e.modalities) > 1:
-            metrics["views"] = {v: run(test_view(self.test_records, v))
-                                for v in e.modalities if v != "full"}
-        return metrics
-
-    def round_lr(self, t: int) -> float:
-        tc = self.cfg.train
-        return round_lr(t, self.cfg.fed.rounds, tc.lr, tc.warmup_rounds, tc.min_lr_ratio)
-
-    def run_round(self, t: int) -> dict:
-        cfg, timer = self.cfg, PhaseTimer()
-        with timer.phase("round"):
-            lr = self.round_lr(t)
-            clients = sample_clients(cfg.fed.num_clients, cfg.fed.sample_clients, cfg.fed.seed, t)
-            plan = assign_clients(clients, self.sizes, self.topo.num_groups)
-            with timer.phase("local_train"):
-                weighted, results = self.local_training(plan[self.topo.group_index], t, lr)
-            with timer.phase("aggregate"):
-                reduced = self.aggregate(weighted, results, clients)
-            metrics, last = None, t + 1 == cfg.fed.rounds
-            if last or (cfg.eval.every and (t + 1) % cfg.eval.every == 0):
-                with timer.phase("eval"):  # the last round's is the final, with views
-                    metrics = self.evaluate_global(views=last)
-        self.state.round = t + 1
-        group_of = {c: g for g, cs in enumerate(plan) for c in cs}
-        rows = [{"id": c, "group": group_of[c], "samples": reduced.client_samples[c],
-                 "train_loss": round(reduced.client_loss[c], 5)} for c in clients]
-        train_loss = sum(r["train_loss"] * r["samples"] for r in rows) / sum(r["samples"] for r in rows)
-        return {"round": t, "lr": lr, "clients": rows, "train_loss": round(train_loss, 5),
-                "eval": metrics, "time": timer.rounded()}
-
-    # --- whole run ----------------------------------------------------------------------
-    def run(self) -> dict:
-        cfg, start = self.cfg, time.time()
-        table = RoundTable(cfg.fed.rounds, enabled=self.topo.is_main)
-        initial = self.evaluate_global(views=True) if cfg.eval.initial else None
-        table.initial(initial)
-        final = None
-        for t in range(self.state.round, cfg.fed.rounds):
-            row = self.run_round(t)
-            final = row["eval"] or final
-            self.rundir.append_metrics(row)
-            table.add(row)
-            if t + 1 < cfg.fed.rounds and self.stop.agreed(self.topo.world):
-                return self.stopped(t + 1, start)
-        self.save_adapter()
-        results = self.results(initial, final, start)
-        self.rundir.write_json("results.json", results)
-        table.close(results, self.rundir.path)
-        return results
-
-    def stopped(self, rounds_done: int, start: float) -> dict:
-        """Asked to stop: leave stopped.json (no results.json, so the run is not done) and return."""
-        info = {"stopped_after_round": rounds_done, "rounds": self.cfg.fed.rounds,
-                "reason": "stop requested (SIGUSR2 or the stop file in $HPC_FED_STOP_FILE)",
-                "wall_seconds": round(time.time() - start, 1)}
-        self.rundir.write_json("stopped.json", info)
-        log.warning("stopped cleanly after round %d of %d on request; %s has metrics.jsonl but no "
-                    "results.json: run it again to complete it", rounds_done, self.cfg.fed.rounds,
-                    self.rundir.path)
-        return info
-
-    def results(self, initial, final, start: float, **extra) -> dict:
-        """The results.json object."""
-        return {"initial": initial, "final": final, "primary_metric": self.data.primary_metric,
-                "tags": dict(self.cfg.output.tags), "rounds": self.cfg.fed.rounds,
-                "algorithm": self.cfg.fed.algorithm, "baseline": self.cfg.baseline,
-                "world_size": self.topo.world_size, "client_groups": self.topo.num_groups,
-                "wall_seconds": round(time.time() - start, 1), **extra}
-
-    def save_adapter(self) -> None:
-        if not self.cfg.output.save_adapter:
-            return
-        self.engine.write_adapter(self.state.global_adapter)
-        with self.engine.gathered():
-            if self.topo.is_main:
-                self.engine.module.save_pretrained(str(self.rundir.adapter_dir),
-                                                   safe_serialization=True)
-        self.topo.world.barrier()
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -241,14 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config, args.overrides)  # before any process group: fail fast
         choice = init_distributed(cfg.distributed)
         setup_logging(int(os.environ["RANK"]))
-        from hpc_fed.baselines import centralized_config, run_class
-
-        data_clients = cfg.fed.num_clients  # the FL partition, also for the pooled baseline
-        if cfg.baseline == "centralized":
-            cfg = centralized_config(cfg, int(os.environ["WORLD_SIZE"]))
-        topo = build_topology(cfg.fed.ranks_per_client, choice)
+        topo = build_topology(client_group_size(cfg, int(os.environ["WORLD_SIZE"])), choice)
         log.info("%s%s", topo.describe(), "" if cfg.baseline == "none" else f"; baseline {cfg.baseline}")
-        run_class(cfg)(cfg, topo, data_clients).run()
+        run_class(cfg.baseline)(cfg, topo).run()
     except HpcFedError as exc:
         print(f"hpc-fed: error: {exc}", file=sys.stderr)
         return 2

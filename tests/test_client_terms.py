@@ -3,10 +3,12 @@
 import pytest
 import torch
 
+from hpc_fed.distributed.collectives import LocalComm
 from hpc_fed.errors import ConfigError
 from hpc_fed.fed.regularizers import ProximalTerm, decoder_layer, prox_weights
-from hpc_fed.fed.scaffold import ScaffoldClient, client_control_update, server_control_update
-from hpc_fed.fed.server import build_server_optimizer
+from hpc_fed.fed.methods import build_method
+from hpc_fed.fed.methods.scaffold import client_control_update, server_control_update
+from hpc_fed.fed.payload import RoundPayload
 
 
 def test_adaptive_window_on_a_real_peft_model(tiny_model_dir):
@@ -36,21 +38,38 @@ def test_paper_window_and_empty_window():
 
 def test_proximal_gradient_is_mu_times_distance():
     p = torch.tensor([1.0, 3.0], requires_grad=True)
-    term = ProximalTerm({"x": 0.5})
-    term.begin_client(0, {"x": torch.tensor([0.0, 1.0])}, "cpu")
+    term = ProximalTerm({"x": 0.5}, {"x": torch.tensor([0.0, 1.0])})
     term([("x", p)]).backward()
     assert torch.allclose(p.grad, 0.5 * torch.tensor([1.0, 2.0]))
 
 
 def test_scaffold_term_gradient_is_the_control_correction():
-    server = build_server_optimizer("scaffold")
-    server.buffers["c"] = {"x": torch.tensor([0.3, -0.1])}
-    client_state = {2: {"c": {"x": torch.tensor([0.1, 0.4])}}}
-    term = ScaffoldClient(server, client_state, num_clients=4)
-    term.begin_client(2, {"x": torch.zeros(2)}, "cpu")
+    method = build_method("scaffold", num_clients=4)
+    method.buffers["c"] = {"x": torch.tensor([0.3, -0.1])}
+    method.clients = {2: {"c": {"x": torch.tensor([0.1, 0.4])}}}
+    (term,) = method.client_terms(2, {"x": torch.zeros(2)}, "cpu")
     p = torch.tensor([5.0, 7.0], requires_grad=True)
     term([("x", p)]).backward()
     assert torch.allclose(p.grad, torch.tensor([0.2, -0.5]))  # c - c_i
+
+
+def test_scaffold_as_one_unit_through_the_round_payload():
+    """Client extras -> one payload -> server_update: c_i and c as the paper's formulas."""
+    method = build_method("scaffold", num_clients=4)
+    w = {"x": torch.tensor([1.0, 1.0])}
+    locals_ = {0: {"x": torch.tensor([0.0, 2.0])}, 3: {"x": torch.tensor([1.0, 0.0])}}
+    payload = RoundPayload([0, 3], ["x"], w, method.extras)
+    for c, local in locals_.items():
+        payload.add(c, 1.0, {"x": local["x"] - w["x"]}, 0.1, 1, method.client_extras(c, w, local, 2, 0.5))
+    new_w = method.server_update(w, payload.reduce(LocalComm(), contribute=True))
+    # c_i+ = (w - w_i) / (K lr) with c = c_i = 0; c = sum of control deltas / N
+    assert torch.allclose(method.clients[0]["c"]["x"], torch.tensor([1.0, -1.0]))
+    assert torch.allclose(method.clients[3]["c"]["x"], torch.tensor([0.0, 1.0]))
+    assert torch.allclose(method.buffers["c"]["x"], torch.tensor([0.25, 0.0]))
+    assert torch.allclose(new_w["x"], torch.tensor([0.5, 1.0]))  # FedAvg of the two updates
+    restored = build_method("scaffold", num_clients=4)
+    restored.load_state_dict(method.state_dict())
+    assert torch.equal(restored.clients[3]["c"]["x"], method.clients[3]["c"]["x"])
 
 
 def _quadratic_fl(scaffold: bool, rounds=300, K=10, lr=0.05):

@@ -23,19 +23,15 @@ def _cfg(model_dir, out_dir, stage, ranks_per_client, extra=()):
 def _federated_worker(rank, world, model_dir, out_dir, stage, ranks_per_client):
     """Run 2 rounds, recording every client's trained adapter and the global after each round."""
     from hpc_fed.distributed import build_topology
-    from hpc_fed.train import FederatedRun
+    from hpc_fed.runs.federated import FederatedRun
 
     class RecordingRun(FederatedRun):
-        def local_training(self, clients, round_idx, lr):
-            total, results = None, []
+        def local_training(self, payload, clients, round_idx, lr):
+            results = []
             for c in clients:  # one client at a time: the engine then holds w_c
-                w, res = super().local_training([c], round_idx, lr)
-                self.trained[(round_idx, c)] = (self.engine.read_adapter(), res[0].num_samples)
-                total = w if total is None else total + w
-                results += res
-            if total is None:
-                total, _ = super().local_training([], round_idx, lr)
-            return total, results
+                results += super().local_training(payload, [c], round_idx, lr)
+                self.trained[(round_idx, c)] = (self.engine.read_adapter(), results[-1].num_samples)
+            return results
 
         def run_round(self, t):
             self.globals[t] = {k: v.clone() for k, v in self.state.global_adapter.items()}
@@ -167,7 +163,7 @@ ALGORITHMS = {
 
 def _algorithms_worker(rank, world, model_dir, out_dir):
     from hpc_fed.distributed import build_topology
-    from hpc_fed.train import FederatedRun
+    from hpc_fed.runs.federated import FederatedRun
 
     topo = build_topology(1, cpu_choice())
     out = {}
@@ -178,8 +174,9 @@ def _algorithms_worker(rank, world, model_dir, out_dir):
         run = FederatedRun(cfg, topo)
         start = {k: v.clone() for k, v in run.state.global_adapter.items()}
         run.run()
+        state = run.method.state_dict()
         out[name] = {"start": start, "final": run.state.global_adapter,
-                     "server": run.server.state_dict(), "clients": run.state.client_state}
+                     "server": state, "clients": state["clients"]}
     torch.save(out, f"{out_dir}/algos{rank}.pt")
 
 
@@ -203,21 +200,16 @@ def test_every_server_optimizer_runs_and_its_state_is_identical_on_all_ranks(tin
 
 
 def _baselines_worker(rank, world, model_dir, out_dir):
-    import torch.distributed as dist
-
-    from hpc_fed.baselines import centralized_config, run_class
     from hpc_fed.distributed import build_topology
+    from hpc_fed.runs import client_group_size, run_class
 
     for name, extra in [("zero_shot", ()), ("local", ()), ("local", ("fed.local_client=3",)),
                         ("centralized", ("data.scenario=cross", "data.k=2"))]:
         tag = name + ("_one" if name == "local" and extra else "")
         cfg = _cfg(model_dir, f"{out_dir}/{tag}", 2, 1,
                    extra=(f"baseline={name}", "eval.every=0", "output.save_adapter=false", *extra))
-        data_clients = cfg.fed.num_clients  # as hpc_fed.train.main: pool the FL partition
-        if name == "centralized":
-            cfg = centralized_config(cfg, dist.get_world_size())
-        topo = build_topology(cfg.fed.ranks_per_client, cpu_choice())
-        run_class(cfg)(cfg, topo, data_clients).run()
+        topo = build_topology(client_group_size(cfg, world), cpu_choice())  # as hpc_fed.train.main
+        run_class(cfg.baseline)(cfg, topo).run()
 
 
 def test_baselines_complete_in_the_run_directory_format(tiny_model_dir, tmp_path):
@@ -254,7 +246,7 @@ def test_baselines_complete_in_the_run_directory_format(tiny_model_dir, tmp_path
 
 def _image_free_batches_worker(rank, world, model_dir, out_dir, stage):
     from hpc_fed.distributed import build_topology
-    from hpc_fed.train import FederatedRun
+    from hpc_fed.runs.federated import FederatedRun
 
     cfg = _cfg(model_dir, out_dir, stage, 2, extra=("data.scenario=missing", "data.beta=0.9",
                                                     "eval.every=0", "output.save_adapter=false"))

@@ -18,7 +18,7 @@ from hpc_fed.distributed.collectives import LocalComm
 from hpc_fed.errors import ConfigError
 from hpc_fed.launch.plan import check_world, is_matrix, resolve
 from hpc_fed.launch.sweep import torch_env
-from hpc_fed.run.stop import StopRequest
+from hpc_fed.runtime.stop import StopRequest
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = str(ROOT / "configs" / "quickstart.yaml")

@@ -7,7 +7,7 @@ import torch
 
 from hpc_fed.config import load_config
 from hpc_fed.errors import ConfigError
-from hpc_fed.fed.server import build_server_optimizer, server_optimizer_from_config
+from hpc_fed.fed.methods import build_method, method_from_config
 
 # Per round, the averaged client delta for two tensors "a" (2 values) and "b" (1 value).
 DELTAS = [{"a": [0.5, -1.0], "b": [2.0]}, {"a": [0.1, 0.3], "b": [-1.0]}, {"a": [-0.2, 0.4], "b": [0.5]}]
@@ -20,7 +20,7 @@ def _t(d):
 
 
 def _run(name, **hp):
-    opt, w, out = build_server_optimizer(name, **hp), _t(W0), []
+    opt, w, out = build_method(name, **hp), _t(W0), []
     for d in DELTAS:
         w = opt.step(w, _t(d))
         out.append({k: v.tolist() for k, v in w.items()})
@@ -83,11 +83,11 @@ def test_fedadam():
 
 @pytest.mark.parametrize("name", ["fedavg", "fedavgm", "fedadagrad", "fedyogi", "fedadam"])
 def test_state_dict_round_trip_resumes_exactly(name):
-    a = build_server_optimizer(name)
+    a = build_method(name)
     w = _t(W0)
     for d in DELTAS[:2]:
         w = a.step(w, _t(d))
-    b = build_server_optimizer(name)
+    b = build_method(name)
     b.load_state_dict(a.state_dict())
     wa, wb = a.step(w, _t(DELTAS[2])), b.step(w, _t(DELTAS[2]))
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
@@ -95,16 +95,16 @@ def test_state_dict_round_trip_resumes_exactly(name):
 
 def test_weighting_defaults_and_override():
     def weighting(name):
-        return server_optimizer_from_config(load_config(None, [f"fed.algorithm={name}"]).fed).weighting
+        return method_from_config(load_config(None, [f"fed.algorithm={name}"]).fed).weighting
 
     assert weighting("fedavgm") == "samples" and weighting("fedadam") == "uniform"
     cfg = load_config(None, ["fed.algorithm=fedadam", "fed.weighting=samples", "fed.server_lr=0.5"])
-    opt = server_optimizer_from_config(cfg.fed)
+    opt = method_from_config(cfg.fed)
     assert opt.weighting == "samples" and opt.eta == 0.5
 
 
 def test_bad_hyper_parameters_and_state_are_rejected():
     with pytest.raises(ConfigError, match="takes no hyper-parameter"):
-        build_server_optimizer("fedavg", eta=1.0)
+        build_method("fedavg", eta=1.0)
     with pytest.raises(ConfigError, match="fed.algorithm"):
-        build_server_optimizer("fedadam").load_state_dict(build_server_optimizer("fedyogi").state_dict())
+        build_method("fedadam").load_state_dict(build_method("fedyogi").state_dict())

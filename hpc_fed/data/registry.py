@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-from hpc_fed.config import DataConfig
 from hpc_fed.data.records import Record, subsample
 from hpc_fed.errors import ConfigError
+
+if TYPE_CHECKING:  # the config checks data.name against this registry, so no runtime import back
+    from hpc_fed.config import DataConfig
 
 Loaded = tuple[list[Record], list[Record], Optional[list[list[int]]]]
 

@@ -11,25 +11,16 @@ the probability of the last option, the positive class). generation mode: greedy
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from hpc_fed.data.collate import Collator
 from hpc_fed.data.records import Record
 from hpc_fed.distributed.collectives import LocalComm
 from hpc_fed.errors import DataFormatError
+from hpc_fed.eval.generate import evaluate_generation
 from hpc_fed.eval.metrics import f1_scores, option_nll, per_class_report, roc_auc
 from hpc_fed.eval.scoring import option_loglik
-
-
-def shard_batches(n: int, rank: int, world: int, batch_size: int) -> list[list[int]]:
-    """Rank's record indices (rank, rank+world, ...) in batches; -1 marks padding."""
-    per_rank = math.ceil(n / world)
-    num_batches = max(1, math.ceil(per_rank / batch_size))
-    mine = list(range(rank, n, world))
-    mine += [-1] * (num_batches * batch_size - len(mine))
-    return [mine[b * batch_size:(b + 1) * batch_size] for b in range(num_batches)]
+from hpc_fed.eval.sharding import shard_batches
 
 
 def is_binary(records: list[Record]) -> bool:
@@ -47,8 +38,6 @@ def evaluate(model, collator: Collator, records: list[Record], device: torch.dev
     stepping until all ranks finish decoding."""
     comm = comm or LocalComm(device)
     if mode == "generation":
-        from hpc_fed.eval.generate import evaluate_generation
-
         return evaluate_generation(model, collator, records, device, batch_size, float_dtype,
                                    comm, max_new_tokens, per_class, synced)
     open_ended = next((r for r in records if not r.options), None)

@@ -15,6 +15,7 @@ from hpc_fed.data.collate import Collator
 from hpc_fed.data.records import Record
 from hpc_fed.eval.answers import exact_match, parse_option
 from hpc_fed.eval.metrics import f1_scores, per_class_report
+from hpc_fed.eval.sharding import shard_batches
 
 # Counts of open-ended records: (correct, total) for OPEN, CLOSED, and untyped answers.
 _OPEN_SLOTS = ("OPEN", "CLOSED", None)
@@ -37,8 +38,6 @@ def generate_replies(model, collator: Collator, records: list[Record], device: t
 
 def evaluate_generation(model, collator, records, device, batch_size, float_dtype, comm,
                         max_new_tokens, per_class, synced) -> dict:
-    from hpc_fed.eval.evaluate import shard_batches
-
     rank, world = comm.rank, comm.size
     classes = sorted({o for r in records for o in r.options})
     index = {c: i for i, c in enumerate(classes)}

@@ -1,20 +1,17 @@
-"""Weighted averaging of client adapter deltas.
+"""Weighted averaging of client adapter deltas: pure tensor math, no processes.
 
-The math (`flatten`, `unflatten`, `weighted_mean`) is pure tensor code; `allreduce_deltas` is
-the collective: each group's leader contributes sum_i n_i * delta_i of the clients it trained,
-in one flat fp32 buffer that also carries the weights and per-client statistics, and a single
-all_reduce over the world sums them, so every rank ends with the same bits.
+`weighted_mean` is the single-process reference the distributed path (hpc_fed/fed/payload.py,
+one all_reduce of a flat buffer) is tested against; `flatten` / `unflatten` give that buffer's
+layout; `check_contribution` rejects a client's update before it is averaged.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 
-from hpc_fed.distributed.collectives import Comm
 from hpc_fed.errors import AggregationError
 
 State = dict[str, torch.Tensor]
@@ -62,41 +59,3 @@ def weighted_mean(deltas: Sequence[State], weights: Sequence[float]) -> State:
     for i, (d, w) in enumerate(zip(deltas, weights)):
         check_contribution(d, deltas[0], w, f"client contribution {i}")
     return {k: sum(w * d[k].float() for d, w in zip(deltas, weights)) / total for k in deltas[0]}
-
-
-@dataclass
-class ReducedRound:
-    mean_delta: State
-    client_loss: dict[int, float]
-    client_samples: dict[int, int]
-
-
-def allreduce_deltas(weighted_sum: torch.Tensor, weight: float, stats: dict[int, tuple[float, int]],
-                     clients: Sequence[int], like: State, names: Sequence[str],
-                     contribute: bool, comm: Comm) -> ReducedRound:
-    """Sum every group's weighted delta sum and weight across the world; divide.
-
-    weighted_sum: flat fp32 sum_i n_i * delta_i over the clients this group trained.
-    stats: client -> (train loss, samples) for those clients. Only one rank per group
-    (`contribute`) adds its values; the others add zeros, so nothing is counted twice.
-    `comm`: the world (every group's leader contributes).
-    """
-    k = len(clients)
-    slot = {c: i for i, c in enumerate(clients)}
-    buf = torch.zeros(weighted_sum.numel() + 1 + 2 * k, dtype=torch.float32)
-    if contribute:
-        buf[: weighted_sum.numel()] = weighted_sum
-        buf[weighted_sum.numel()] = weight
-        for c, (loss, n) in stats.items():
-            buf[weighted_sum.numel() + 1 + slot[c]] = loss
-            buf[weighted_sum.numel() + 1 + k + slot[c]] = n
-    buf = comm.all_reduce(buf)
-    p = weighted_sum.numel()
-    total = float(buf[p])
-    if total <= 0:
-        raise AggregationError(f"sampled clients {list(clients)} have total weight {total}")
-    mean = unflatten(buf[:p] / buf[p], like, names)
-    tail = buf[p + 1:]
-    return ReducedRound(mean_delta=mean,
-                        client_loss={c: float(tail[slot[c]]) for c in clients},
-                        client_samples={c: int(round(float(tail[k + slot[c]]))) for c in clients})

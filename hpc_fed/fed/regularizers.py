@@ -5,7 +5,8 @@
             parameters of decoder layers l with s <= l <= L-1-s (L decoder layers, s =
             fed.s_layer); parameters outside numbered decoder layers are not regularized.
 
-The term needs the full adapter on each rank, so it runs at ZeRO stages 0-2 (config check).
+`fed.regularizer` adds it to any method (null: the method's default, prox for FedProx). The term
+needs the full adapter on each rank, so it runs at ZeRO stages 0-2 (config check).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 from hpc_fed.errors import ConfigError
 from hpc_fed.fed.terms import ClientTerm
 
+REGULARIZERS = ("none", "prox", "adaptive")  # the values of fed.regularizer
 _DECODER_LAYER = re.compile(r"\.layers\.(\d+)\.")
 
 
@@ -35,7 +37,7 @@ def prox_weights(names: Sequence[str], kind: str, mu: float, mu_w: float, s_laye
     if kind == "prox":
         return {n: mu for n in names}
     if kind != "adaptive":
-        raise ConfigError(f"fed.regularizer ({kind!r}) must be none, prox or adaptive")
+        raise ConfigError(f"fed.regularizer ({kind!r}) must be one of {REGULARIZERS}")
     lo, hi = s_layer, num_layers - 1 - s_layer
     if lo > hi:
         raise ConfigError(f"fed.s_layer ({s_layer}) leaves no decoder layer of this {num_layers}-layer "
@@ -48,14 +50,11 @@ def prox_weights(names: Sequence[str], kind: str, mu: float, mu_w: float, s_laye
 
 
 class ProximalTerm(ClientTerm):
-    """sum_n weight_n / 2 * ||p_n - g_n||^2 over the regularized parameters."""
+    """sum_n weight_n / 2 * ||p_n - anchor_n||^2 over the regularized parameters."""
 
-    def __init__(self, weights: dict[str, float]):
+    def __init__(self, weights: dict[str, float], anchor: dict[str, torch.Tensor]):
         self.weights = {n: w for n, w in weights.items() if w > 0}
-        self.anchor: dict[str, torch.Tensor] = {}
-
-    def begin_client(self, client: int, global_adapter: dict[str, torch.Tensor], device) -> None:
-        self.anchor = {n: global_adapter[n].to(device) for n in self.weights}
+        self.anchor = anchor
 
     def __call__(self, named_params: Sequence[tuple[str, torch.Tensor]]) -> torch.Tensor:
         total = None
@@ -65,6 +64,25 @@ class ProximalTerm(ClientTerm):
                 term = 0.5 * w * (p.float() - self.anchor[n].float()).pow(2).sum()
                 total = term if total is None else total + term
         return total if total is not None else torch.zeros(())
+
+
+class Regularizer:
+    """A proximal regularizer with fixed per-parameter weights; one term per client, anchored
+    at the round's global adapter."""
+
+    def __init__(self, weights: dict[str, float]):
+        self.weights = {n: w for n, w in weights.items() if w > 0}
+
+    def term(self, global_adapter: dict[str, torch.Tensor], device) -> ProximalTerm:
+        return ProximalTerm(self.weights, {n: global_adapter[n].to(device) for n in self.weights})
+
+
+def build_regularizer(fed, names: Sequence[str], num_layers: int) -> Regularizer | None:
+    """fed.regularizer over the adapter parameters `names`; None for none."""
+    if fed.regularizer in (None, "none"):
+        return None
+    return Regularizer(prox_weights(names, fed.regularizer, fed.prox_mu, fed.mu_w, fed.s_layer,
+                                    num_layers))
 
 
 def num_decoder_layers(model_config) -> int:

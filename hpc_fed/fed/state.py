@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
@@ -11,7 +11,6 @@ import torch
 class FederatedState:
     round: int  # next round to run
     global_adapter: dict[str, torch.Tensor]  # fp32 CPU, identical on every rank
-    server_state: dict  # the server optimizer's state_dict()
-    client_state: dict[int, dict] = field(default_factory=dict)  # per-client (e.g. SCAFFOLD c_i)
+    method_state: dict  # the method's state_dict(): server buffers and per-client state
     # Every random draw (client sampling, partitions, data order) is keyed by (seed, round,
     # ...) from the config, so `round` is the only RNG position to keep.

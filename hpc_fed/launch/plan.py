@@ -99,7 +99,7 @@ def check_world(ranks_per_client: int, nnodes: int, nproc_per_node: int) -> str:
 
 def check_layout(cfg, nnodes: int, nproc_per_node: int, gpus_per_node: int | None = None) -> str:
     """check_world for a run config; the centralized baseline is one group of the whole world
-    whatever fed.ranks_per_client says (hpc_fed/baselines.py rewrites it). With
+    whatever fed.ranks_per_client says (hpc_fed/runs/centralized.py). With
     `gpus_per_node` known, also the device rule: under NCCL each rank needs its own GPU."""
     from hpc_fed.distributed.backend import choose_backend
 

@@ -6,10 +6,10 @@ Client deltas are averaged uniformly over the sampled clients, as the reference 
 
 from __future__ import annotations
 
-from hpc_fed.fed.server.base import ServerOptimizer, State, wide
+from hpc_fed.fed.methods.base import Method, State, wide
 
 
-class FedOpt(ServerOptimizer):
+class FedOpt(Method):
     weighting = "uniform"
     hparams = ("eta", "tau", "b1", "b2")
     eta, tau, b1, b2 = 1e-3, 1e-3, 0.9, 0.99

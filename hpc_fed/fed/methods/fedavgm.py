@@ -1,7 +1,7 @@
 """FedAvgM, in FedMLLM's form: m <- delta at the first round, else m <- b1*m + (1-b1)*delta;
 w <- w + m."""
 
-from hpc_fed.fed.server.base import ServerOptimizer, State, wide
+from hpc_fed.fed.methods.base import Method, State, wide
 
 
 def momentum(buffers: dict, delta: State, b1: float) -> State:
@@ -13,7 +13,7 @@ def momentum(buffers: dict, delta: State, b1: float) -> State:
     return buffers["m"]
 
 
-class FedAvgM(ServerOptimizer):
+class FedAvgM(Method):
     name = "fedavgm"
     hparams = ("b1",)
     b1 = 0.9

@@ -1,7 +1,7 @@
 """FedYogi: m as FedAvgM; v <- v - (1-b2) * m^2 * sign(v - m^2); w <- w + eta*m/(sqrt(v)+tau)."""
 
-from hpc_fed.fed.server.fedavgm import momentum
-from hpc_fed.fed.server.fedopt import FedOpt
+from hpc_fed.fed.methods.fedavgm import momentum
+from hpc_fed.fed.methods.fedopt import FedOpt
 
 
 class FedYogi(FedOpt):

@@ -1,44 +1,14 @@
-"""Baselines in the same run directory format as FL runs (`baseline=...`).
-
-  zero_shot    evaluate the untouched base model.
-  local        every client (or only `fed.local_client`) trains alone for fed.rounds rounds,
-               never aggregated; each is scored on the global test set, and `final` is their
-               mean (the FedMLLM paper's "Local"); `results.json["clients"]` has each one.
-  centralized  all clients' data pooled as one client trained data-parallel over the whole
-               world (one ZeRO group of all ranks), with the same total optimizer steps as the
-               FL run: fed.sample_clients x train.local_steps per round.
-"""
+"""baseline=local: every client (or only `fed.local_client`) trains alone for fed.rounds rounds,
+never aggregated; each is scored on the global test set by its own group, and `final` is their
+mean (the FedMLLM paper's "Local"); `results.json["clients"]` has each one."""
 
 from __future__ import annotations
 
-import copy
 import time
 
 from hpc_fed.client.local import train_client
-from hpc_fed.config import RunConfig
 from hpc_fed.fed.sampling import assign_clients
-from hpc_fed.train import FederatedRun
-
-def centralized_config(cfg: RunConfig, world_size: int) -> RunConfig:
-    """The FL config rewritten as one client holding all data on one group of every rank."""
-    c = copy.deepcopy(cfg)
-    if c.train.local_steps is not None:
-        c.train.local_steps = cfg.train.local_steps * cfg.fed.sample_clients
-    else:  # the FL run sees sample_clients/num_clients of the data per round, for local_epochs
-        c.train.local_epochs = cfg.train.local_epochs * cfg.fed.sample_clients / cfg.fed.num_clients
-    c.fed.num_clients = c.fed.sample_clients = 1
-    c.fed.ranks_per_client = world_size
-    c.fed.algorithm, c.fed.regularizer, c.fed.weighting = "fedavg", "none", None
-    return c
-
-
-class ZeroShotRun(FederatedRun):
-    def run(self) -> dict:
-        start = time.time()
-        metrics = self.evaluate_global(views=True)
-        results = self.results(metrics, metrics, start)
-        self.rundir.write_json("results.json", results)
-        return results
+from hpc_fed.runs.federated import FederatedRun
 
 
 def mean_metrics(per_client: list[dict]) -> dict:
@@ -52,7 +22,7 @@ def mean_metrics(per_client: list[dict]) -> dict:
     return out
 
 
-class LocalRun(ZeroShotRun):
+class LocalRun(FederatedRun):
     def clients(self) -> list[int]:
         c = self.cfg.fed.local_client  # validated against fed.num_clients at config load
         return list(range(self.cfg.fed.num_clients)) if c is None else [c]
@@ -94,8 +64,3 @@ class LocalRun(ZeroShotRun):
         results = self.results(initial, final, start, clients=per_client)
         self.rundir.write_json("results.json", results)
         return results
-
-
-def run_class(cfg: RunConfig):
-    return {"none": FederatedRun, "centralized": FederatedRun, "zero_shot": ZeroShotRun,
-            "local": LocalRun}[cfg.baseline]

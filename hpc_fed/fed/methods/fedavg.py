@@ -1,9 +1,9 @@
 """FedAvg (McMahan et al. 2017): w <- w + delta (sample-weighted mean of client deltas)."""
 
-from hpc_fed.fed.server.base import ServerOptimizer, State
+from hpc_fed.fed.methods.base import Method, State
 
 
-class FedAvg(ServerOptimizer):
+class FedAvg(Method):
     name = "fedavg"
 
     def step(self, w: State, delta: State) -> State:

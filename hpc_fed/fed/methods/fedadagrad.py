@@ -1,7 +1,7 @@
 """FedAdagrad: v <- v + delta^2; w <- w + eta * delta / (sqrt(v) + tau)."""
 
-from hpc_fed.fed.server.base import wide
-from hpc_fed.fed.server.fedopt import FedOpt
+from hpc_fed.fed.methods.base import wide
+from hpc_fed.fed.methods.fedopt import FedOpt
 
 
 class FedAdagrad(FedOpt):

@@ -4,7 +4,7 @@
   partition.json  per client: number of samples and label histogram
   metrics.jsonl   one JSON object per round (see README, "Run directory")
   results.json    {"initial": metrics or null, "final": metrics, ...}; written last: the run is done
-  stopped.json    instead of results.json when the run was asked to stop early (hpc_fed/run/stop.py)
+  stopped.json    instead of results.json when the run was asked to stop early (hpc_fed/runtime/stop.py)
   adapter/        the final global adapter, saved by peft (adapter_model.safetensors)
 
 Only rank 0 writes.
