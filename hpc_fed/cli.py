@@ -48,7 +48,7 @@ def _launch(args, rest: list[str]) -> int:
 
 
 def _make_tiny(args) -> int:
-    from hpc_fed.config import TinyModelConfig
+    from hpc_fed.model.config import TinyModelConfig
     from hpc_fed.model.build import build_tiny_atomically
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")

@@ -15,3 +15,9 @@ class DataFormatError(HpcFedError):
 
 class AggregationError(HpcFedError):
     """Client contributions cannot be aggregated (keys, shapes, weights)."""
+
+
+def require(cond: bool, message: str) -> None:
+    """Raise ConfigError(message) unless `cond`: the config rules' one-liner."""
+    if not cond:
+        raise ConfigError(message)

@@ -72,3 +72,62 @@ def test_baseline_names():
     assert load_config(None, ["baseline=zero-shot"]).baseline == "zero_shot"
     with pytest.raises(ConfigError, match="baseline"):
         load_config(None, ["baseline=oracle"])
+
+
+def test_the_zero_stage_cannot_be_changed_behind_the_checks():
+    """train.deepspeed once set ZeRO-3 after checks saw stage 2, and died mid-round."""
+    with pytest.raises(ConfigError, match=r"train.deepspeed.zero_optimization.stage is set by hpc_fed "
+                                          r"from train.zero_stage"):
+        load_config(None, ["train.deepspeed={zero_optimization: {stage: 3}}"])
+    for key, owner in [("train_batch_size: 8", "train.micro_batch_size"), ("bf16: {enabled: true}",
+                       "train.precision"), ("optimizer: {type: Adam}", "train.optimizer")]:
+        with pytest.raises(ConfigError, match=owner):
+            load_config(None, [f"train.deepspeed={{{key}}}"])
+    # keys hpc_fed does not own still pass through
+    cfg = load_config(None, ["train.deepspeed={zero_optimization: {stage3_param_persistence_threshold: 0}}"])
+    assert cfg.train.deepspeed == {"zero_optimization": {"stage3_param_persistence_threshold": 0}}
+
+
+def test_yaml_mistakes_in_an_override_are_one_line():
+    with pytest.raises(ConfigError) as exc:  # valid YAML for the key "stage:3": never meant
+        load_config(None, ["train.deepspeed={zero_optimization: {stage:3}}"])
+    assert "command-line override" in str(exc.value) and "write {stage: 3}" in str(exc.value)
+    with pytest.raises(ConfigError, match=r"override 'train.deepspeed=\{a: \[1, 2\}' is not valid YAML"):
+        load_config(None, ["train.deepspeed={a: [1, 2}"])
+
+
+def test_errors_say_where_they_come_from(tmp_path):
+    good = tmp_path / "good.yaml"
+    good.write_text("fed:\n  rounds: 2\n")
+    with pytest.raises(ConfigError) as exc:  # a typo on the command line is not "in good.yaml"
+        load_config(good, ["fed.roundz=3"])
+    assert "command-line override 'fed.roundz=3'" in str(exc.value) and "good.yaml" not in str(exc.value)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("fed:\n  rounds: [2\n")
+    with pytest.raises(ConfigError, match=r"broken\.yaml is not valid YAML at line \d+"):
+        load_config(broken)
+
+
+def test_allowed_values_come_from_the_registries(monkeypatch):
+    """A method registered in hpc_fed/fed/methods is a valid fed.algorithm, with its defaults."""
+    from hpc_fed.fed.methods import REGISTRY, FedAvg
+    from hpc_fed.runs import RUNS
+
+    class FedDyn(FedAvg):
+        name = "feddyn"
+        default_regularizer = "prox"
+
+    monkeypatch.setitem(REGISTRY, "feddyn", FedDyn)
+    assert load_config(None, ["fed.algorithm=feddyn"]).fed.regularizer == "prox"
+    with pytest.raises(ConfigError, match=str(tuple(RUNS)).replace("(", r"\(").replace(")", r"\)")):
+        load_config(None, ["baseline=oracle"])
+
+
+def test_section_rules_live_with_their_section():
+    from hpc_fed.client.config import TrainConfig
+    from hpc_fed.eval.config import EvalConfig
+
+    with pytest.raises(ConfigError, match="train.micro_batch_size"):
+        TrainConfig(micro_batch_size=0).check()
+    with pytest.raises(ConfigError, match="eval.modalities"):
+        EvalConfig(modalities=["no_text"]).check()

@@ -48,13 +48,14 @@ from typing import Any
 
 import yaml
 
+from hpc_fed.data.scenarios import SCENARIOS
 from hpc_fed.errors import ConfigError
 
-SCENARIOS = ("aligned", "missing", "cross", "hybrid")
 BASELINE_SCOPES = ("dataset", "setting")
 DEFAULT_SEED_KEYS = ("fed.seed", "train.seed", "data.seed")
 TOP_LEVEL_KEYS = ("name", "base", "overrides", "output_root", "nproc", "jobs", "seeds", "seed_keys",
                   "datasets", "scenarios", "methods", "baselines")
+# results.json["tags"] of a benchmark entry (`hpc-fed report` groups runs by them)
 TAG_KEYS = ("dataset", "scenario", "setting", "method", "seed")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
 

@@ -10,47 +10,16 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import copy
 from types import SimpleNamespace
 
 import torch
 
 from hpc_fed.client.zero3_groups import scope_trace_check_to_group
-from hpc_fed.config import TrainConfig
+from hpc_fed.client.config import TrainConfig
+from hpc_fed.client.deepspeed_config import deepspeed_config
+from hpc_fed.client.optimizers import build_optimizer
 from hpc_fed.distributed.topology import Topology
 from hpc_fed.model.loading import trainable_parameters
-
-
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
-    """auto: bf16 on GPU, fp32 on CPU."""
-    if precision == "auto":
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
-    return {"fp32": torch.float32, "bf16": torch.bfloat16}[precision]
-
-
-def _deep_update(base: dict, extra: dict) -> dict:
-    for k, v in extra.items():
-        if isinstance(v, dict) and isinstance(base.get(k), dict):
-            _deep_update(base[k], v)
-        else:
-            base[k] = v
-    return base
-
-
-def deepspeed_config(cfg: TrainConfig, group_size: int, dtype: torch.dtype) -> dict:
-    """The DeepSpeed config of one client group (data parallel over its G ranks)."""
-    ds = {
-        "train_micro_batch_size_per_gpu": cfg.micro_batch_size,
-        "gradient_accumulation_steps": cfg.grad_accum,
-        "train_batch_size": cfg.micro_batch_size * cfg.grad_accum * group_size,
-        "gradient_clipping": cfg.max_grad_norm,
-        "zero_optimization": {"stage": cfg.zero_stage},
-        "bf16": {"enabled": dtype == torch.bfloat16},
-        "zero_allow_untested_optimizer": True,
-        "steps_per_print": 1 << 30,
-        "wall_clock_breakdown": False,
-    }
-    return _deep_update(ds, copy.deepcopy(dict(cfg.deepspeed)))
 
 
 class ClientEngine:
@@ -67,10 +36,7 @@ class ClientEngine:
         named = trainable_parameters(model)
         self.names = [n for n, _ in named]
         params = [p for _, p in named]
-        if cfg.optimizer == "sgd":
-            optimizer = torch.optim.SGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        else:
-            optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        optimizer = build_optimizer(cfg.optimizer, params, cfg.lr, cfg.weight_decay)
         # DeepSpeed picks its device from LOCAL_RANK unless told: ranks sharing a GPU
         # (distributed.backend=gloo) must use the one the topology chose.
         args = SimpleNamespace(device_rank=topo.device.index) if topo.device.type == "cuda" else None

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from hpc_fed.client.engine import ClientEngine
-from hpc_fed.config import TrainConfig
+from hpc_fed.client.config import TrainConfig
 from hpc_fed.data.collate import Collator
 from hpc_fed.data.records import Record
 

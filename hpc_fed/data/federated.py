@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from hpc_fed.config import DataConfig
+from hpc_fed.data.config import DataConfig
 from hpc_fed.data.partition import partition, source_partition
 from hpc_fed.data.records import Record
 from hpc_fed.data.registry import dataset_spec, load_splits

@@ -83,9 +83,13 @@ def source_partition(sources: Sequence[str], order: Sequence[str], clients_per_s
     return parts
 
 
+PARTITIONS = ("iid", "dirichlet", "source")  # data.partition; source: see source_partition
+
+
 def partition(labels: Sequence, num_clients: int, scheme: str, alpha: float, seed: int):
+    """iid or dirichlet (source partitions need the records' sources: hpc_fed/data/federated.py)."""
     if scheme == "iid":
         return iid_partition(len(labels), num_clients, seed)
     if scheme == "dirichlet":
         return dirichlet_partition(labels, num_clients, alpha, seed)
-    raise ConfigError(f"data.partition ({scheme!r}) is unknown; choose iid or dirichlet")
+    raise ConfigError(f"data.partition ({scheme!r}) is unknown here; choose iid or dirichlet")

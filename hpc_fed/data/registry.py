@@ -12,7 +12,7 @@ from hpc_fed.data.records import Record, subsample
 from hpc_fed.errors import ConfigError
 
 if TYPE_CHECKING:  # the config checks data.name against this registry, so no runtime import back
-    from hpc_fed.config import DataConfig
+    from hpc_fed.data.config import DataConfig
 
 Loaded = tuple[list[Record], list[Record], Optional[list[list[int]]]]
 

@@ -74,7 +74,10 @@ def modality_counts(records: Sequence[Record], idx: Sequence[int]) -> dict[str, 
     return counts
 
 
-SCENARIOS = ("aligned", "missing", "cross", "hybrid")
+# Each scenario and the data.* key of its heterogeneity parameter (the benchmark's settings
+# and the report's labels derive from this; the only list of scenario names).
+SCENARIO_PARAMS = {"aligned": "alpha", "missing": "beta", "cross": "k", "hybrid": "p"}
+SCENARIOS = tuple(SCENARIO_PARAMS)
 
 
 def apply_scenario(records: Sequence[Record], parts: Sequence[Sequence[int]], scenario: str,
@@ -94,6 +97,7 @@ def apply_scenario(records: Sequence[Record], parts: Sequence[Sequence[int]], sc
     raise ConfigError(f"data.scenario ({scenario!r}) is unknown; choose one of {SCENARIOS}")
 
 
+# Test-set views (eval.modalities): name -> (drop images, drop texts); the only list of them.
 VIEWS = {"full": (False, False), "no_image": (True, False), "no_text": (False, True)}
 
 

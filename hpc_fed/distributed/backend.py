@@ -23,7 +23,7 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
-from hpc_fed.config import DistributedConfig
+from hpc_fed.distributed.config import DistributedConfig
 from hpc_fed.distributed.collectives import install_strict_guard, strict_guard, strict_requested
 from hpc_fed.errors import ConfigError
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from hpc_fed.config import ModelConfig
+from hpc_fed.model.config import ModelConfig
 
 log = logging.getLogger(__name__)
 

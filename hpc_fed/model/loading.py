@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from hpc_fed.config import LoraSettings, ModelConfig
+from hpc_fed.model.config import LoraSettings, ModelConfig
 from hpc_fed.errors import ConfigError
 
 

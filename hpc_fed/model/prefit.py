@@ -14,7 +14,7 @@ import time
 import numpy as np
 import torch
 
-from hpc_fed.config import TinyModelConfig
+from hpc_fed.model.config import TinyModelConfig
 from hpc_fed.data.collate import Collator
 from hpc_fed.data.datasets.easyvqa import load_easyvqa
 from hpc_fed.eval.metrics import accuracy_counts

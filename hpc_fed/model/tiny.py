@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from hpc_fed.config import TinyModelConfig
+from hpc_fed.model.config import TinyModelConfig
 
 log = logging.getLogger(__name__)
 

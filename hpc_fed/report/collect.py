@@ -17,14 +17,15 @@ from typing import Any, Iterable
 
 import yaml
 
-TAG_KEYS = ("dataset", "scenario", "setting", "method", "seed")
-SCENARIOS = ("aligned", "missing", "cross", "hybrid")
+from hpc_fed.benchmark.matrix import TAG_KEYS
+from hpc_fed.data.config import DataConfig
+from hpc_fed.data.scenarios import SCENARIO_PARAMS, SCENARIOS
+from hpc_fed.fed.methods import REGISTRY
+from hpc_fed.runs import BASELINE_TITLES
+
 ALL = "all"  # tags.setting of a run that is valid for every setting (the zero-shot baseline)
-BASELINES = {"zero_shot": "Zero-shot", "local": "Local", "centralized": "Centralized"}
-BASELINE_ORDER = tuple(BASELINES.values())
-ALGORITHMS = {"fedavg": "FedAvg", "fedprox": "FedProx", "fedavgm": "FedAvgM", "fedadagrad": "FedAdagrad",
-              "fedyogi": "FedYogi", "fedadam": "FedAdam", "scaffold": "SCAFFOLD"}
-ALGORITHM_ORDER = tuple(ALGORITHMS.values())
+BASELINE_ORDER = tuple(BASELINE_TITLES.values())
+ALGORITHM_ORDER = tuple(cls.title for cls in REGISTRY.values())
 SUFFIX_ORDER = ("", "+prox", "+prompt", "+adaptive", "+prompt+adaptive")
 # Metrics in [0, 1] are reported in percent; the rest (nll, samples, ...) as they are.
 NOT_FRACTIONS = ("nll", "samples", "loss", "train_loss")
@@ -125,10 +126,11 @@ def method_name(algorithm: str, baseline: str = "none", prompt: str = "modality"
     """Display name: the baseline's, else the algorithm's with +prox / +prompt / +adaptive."""
     baseline = (baseline or "none").replace("-", "_")
     if baseline != "none":
-        return BASELINES.get(baseline, baseline)
+        return BASELINE_TITLES.get(baseline, baseline)
     algorithm = algorithm or "fedavg"
-    name = ALGORITHMS.get(algorithm, algorithm)
-    regularizer = regularizer or ("prox" if algorithm == "fedprox" else "none")
+    cls = REGISTRY.get(algorithm)
+    name = cls.title if cls else algorithm
+    regularizer = regularizer or (cls.default_regularizer if cls else "none")
     if regularizer == "prox" and algorithm != "fedprox":
         name += "+prox"
     if prompt == "modality_agnostic":
@@ -144,15 +146,13 @@ def derive_tags(cfg: dict, results: dict) -> dict[str, str]:
     baseline = str(_get(cfg, "baseline", results.get("baseline", "none"))).replace("-", "_")
     if baseline == "zero_shot":
         setting = ALL  # the base model on the full test set: the same for every setting
-    elif scenario == "aligned":
-        iid = _get(cfg, "data.partition") == "iid"
-        setting = "iid" if iid else f"alpha{_fmt_float(_get(cfg, 'data.alpha', 0.5))}"
-    elif scenario == "missing":
-        setting = f"beta{_fmt_float(_get(cfg, 'data.beta', 0.3))}"
-    elif scenario == "cross":
-        setting = f"k{_fmt_int(_get(cfg, 'data.k', 3))}"
-    elif scenario == "hybrid":
-        setting = f"p{_fmt_float(_get(cfg, 'data.p', 0.8))}"
+    elif scenario == "aligned" and _get(cfg, "data.partition") == "iid":
+        setting = "iid"
+    elif scenario in SCENARIO_PARAMS:  # the heterogeneity parameter, as the matrix names it
+        param = SCENARIO_PARAMS[scenario]
+        default = getattr(DataConfig(), param)
+        value = _get(cfg, f"data.{param}", default)
+        setting = param + (_fmt_int(value) if isinstance(default, int) else _fmt_float(value))
     else:
         setting = str(scenario)
     method = method_name(str(_get(cfg, "fed.algorithm", results.get("algorithm", "fedavg"))), baseline,

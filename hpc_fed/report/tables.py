@@ -8,6 +8,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+from hpc_fed.data.scenarios import VIEWS as _SCENARIO_VIEWS
 from hpc_fed.report.collect import (
     ALL,
     METRIC_ORDER,
@@ -24,7 +25,7 @@ from hpc_fed.report.collect import (
     setting_label,
 )
 
-VIEWS = ("full", "no_image", "no_text")
+VIEWS = tuple(_SCENARIO_VIEWS)
 
 
 # --- aggregation -------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ import time
 
 import torch
 
-from hpc_fed.client.engine import ClientEngine, resolve_precision
+from hpc_fed.client.config import resolve_precision
+from hpc_fed.client.engine import ClientEngine
 from hpc_fed.client.local import ClientResult, train_client
 from hpc_fed.client.schedule import round_lr
 from hpc_fed.config import RunConfig

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from hpc_fed.fed.regularizers import Regularizer
 
 State = dict[str, torch.Tensor]
+WEIGHTINGS = ("samples", "uniform")  # fed.weighting: how client deltas are averaged
 
 
 def wide(t: torch.Tensor) -> torch.Tensor:
@@ -39,6 +40,7 @@ class Method:
     """Base class: subclasses set `name` and implement `step` (and the client hooks they need)."""
 
     name = "base"
+    title = "Base"  # display name in reports
     weighting = "samples"  # samples: sum n_i delta_i / sum n_i; uniform: mean over clients
     hparams: tuple[str, ...] = ()  # server-side hyper-parameters the constructor takes
     default_regularizer = "none"  # fed.regularizer when the config leaves it null

@@ -6,6 +6,7 @@ from hpc_fed.fed.methods.fedopt import FedOpt
 
 class FedAdagrad(FedOpt):
     name = "fedadagrad"
+    title = "FedAdagrad"
 
     def direction(self, delta):
         return {k: wide(d) for k, d in delta.items()}

@@ -6,6 +6,7 @@ from hpc_fed.fed.methods.fedopt import FedOpt
 
 class FedAdam(FedOpt):
     name = "fedadam"
+    title = "FedAdam"
 
     def direction(self, delta):
         return momentum(self.buffers, delta, self.b1)

@@ -15,6 +15,7 @@ def momentum(buffers: dict, delta: State, b1: float) -> State:
 
 class FedAvgM(Method):
     name = "fedavgm"
+    title = "FedAvgM"
     hparams = ("b1",)
     b1 = 0.9
 

@@ -7,4 +7,5 @@ from hpc_fed.fed.methods.fedavg import FedAvg
 
 class FedProx(FedAvg):
     name = "fedprox"
+    title = "FedProx"
     default_regularizer = "prox"

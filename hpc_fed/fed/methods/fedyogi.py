@@ -6,6 +6,7 @@ from hpc_fed.fed.methods.fedopt import FedOpt
 
 class FedYogi(FedOpt):
     name = "fedyogi"
+    title = "FedYogi"
 
     def direction(self, delta):
         return momentum(self.buffers, delta, self.b1)

@@ -46,6 +46,7 @@ class ControlCorrection(ClientTerm):
 
 class Scaffold(FedAvg):
     name = "scaffold"
+    title = "SCAFFOLD"
     hparams = ("num_clients",)
     num_clients = 1  # N in the server's control update (fed.num_clients)
     extras = ("control",)

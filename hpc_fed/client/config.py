@@ -1,0 +1,67 @@
+"""The `train` section: a client's local training (steps, batch, optimizer, ZeRO, precision)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional
+
+import torch
+
+from hpc_fed.client.deepspeed_config import check_user_config
+from hpc_fed.client.optimizers import OPTIMIZERS
+from hpc_fed.errors import require
+
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}  # and auto: bf16 on GPU, fp32 on CPU
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
+    """auto: bf16 on GPU, fp32 on CPU."""
+    if precision == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    return PRECISIONS[precision]
+
+
+@dataclass
+class TrainConfig:
+    # Exactly one of local_steps / local_epochs: local work per client per round.
+    local_steps: Optional[int] = 20
+    local_epochs: Optional[float] = None
+    micro_batch_size: int = 16  # per rank
+    grad_accum: int = 1
+    lr: float = 2e-3
+    # Local optimizer: adamw | sgd. SCAFFOLD's control variates and FedProx's analysis assume
+    # SGD steps; with AdamW their terms pass through Adam's normalisation.
+    optimizer: str = "adamw"
+    min_lr_ratio: float = 0.1  # cosine floor as a fraction of lr
+    warmup_rounds: int = 1  # whole rounds of linear warm-up (round r gets lr*(r+1)/warmup)
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    zero_stage: int = 2
+    precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16
+    seed: int = 0  # local data order; offset per client, round and rank
+    # Merged over the generated DeepSpeed config, e.g.
+    # train.deepspeed={zero_optimization: {stage3_param_persistence_threshold: 0}}; keys hpc_fed
+    # sets itself (ZeRO stage, batch sizes, clipping, precision, optimizer) are refused.
+    deepspeed: Dict[str, Any] = field(default_factory=dict)
+
+    def check(self) -> None:
+        require((self.local_steps is None) != (self.local_epochs is None),
+                f"set exactly one of train.local_steps ({self.local_steps}) and train.local_epochs "
+                f"({self.local_epochs}); set the other to null")
+        require(self.local_steps is None or self.local_steps >= 1,
+                f"train.local_steps ({self.local_steps}) must be >= 1")
+        require(self.local_epochs is None or self.local_epochs > 0,
+                f"train.local_epochs ({self.local_epochs}) must be > 0")
+        require(self.micro_batch_size >= 1, f"train.micro_batch_size ({self.micro_batch_size}) must be >= 1")
+        require(self.grad_accum >= 1, f"train.grad_accum ({self.grad_accum}) must be >= 1")
+        require(self.lr >= 0, f"train.lr ({self.lr}) must be >= 0")
+        require(self.optimizer in OPTIMIZERS,
+                f"train.optimizer ({self.optimizer!r}) must be one of {tuple(OPTIMIZERS)}")
+        require(0 <= self.min_lr_ratio <= 1, f"train.min_lr_ratio ({self.min_lr_ratio}) must be in [0, 1]")
+        require(self.warmup_rounds >= 0, f"train.warmup_rounds ({self.warmup_rounds}) must be >= 0")
+        require(self.zero_stage in (0, 1, 2, 3), f"train.zero_stage ({self.zero_stage}) must be 0, 1, 2 or 3")
+        precisions = ("auto", *PRECISIONS)
+        require(self.precision in precisions,
+                f"train.precision ({self.precision!r}) must be one of {precisions}")
+        require(self.max_grad_norm >= 0, f"train.max_grad_norm ({self.max_grad_norm}) must be >= 0")
+        check_user_config(dict(self.deepspeed))

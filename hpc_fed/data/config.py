@@ -1,0 +1,65 @@
+"""The `data` section: which dataset, how it is split over clients, the modality scenario, the
+prompt wording. Allowed values come from the registries that implement them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from hpc_fed.data.partition import PARTITIONS
+from hpc_fed.data.prompts import STYLES
+from hpc_fed.data.registry import DATASETS, data_root
+from hpc_fed.data.scenarios import SCENARIOS
+from hpc_fed.errors import require
+
+
+@dataclass
+class DataConfig:
+    # easyvqa (VQA, 13 answers) | easyvqa_memes (binary: rude text AND dark image) | easyvqa_claims
+    # (binary claim vs image; XOR of the modalities) | easyvqa_mc (shape/colour classes with a
+    # text hint) | hateful_memes | crisismmd | medvqa | fedmllm (see README, "Datasets")
+    name: str = "easyvqa"
+    # Folder holding a disk dataset in its published layout (see README, "Datasets").
+    root: str = ""
+    # fedmllm: folder that relative image paths are joined to (default: data.root)
+    image_root: str = ""
+    # iid | dirichlet | source (clients split by data source, e.g. medvqa: data.k image clients
+    # hold VQA-RAD, the others MedAlpaca's text-only cards, IID within each, as in FedMLLM v2)
+    partition: str = "dirichlet"
+    alpha: float = 0.5  # Dirichlet concentration (label skew); smaller = more skew
+    # FedMLLM multimodal scenario applied to the training partition (test sets stay full):
+    # aligned | missing (data.beta) | cross (data.k image-only clients) | hybrid (data.p)
+    scenario: str = "aligned"
+    beta: float = 0.3  # missing: per-sample probability of losing the text, and of the image
+    k: int = 3  # cross: number of image-only clients (the others are text-only)
+    p: float = 0.8  # hybrid: per-client probability of keeping each modality
+    # Prompt wording: modality (names the modalities present: "based on the image and the
+    # text", ...) | modality_agnostic (FedMLLM's strategy 1: one wording for every combination)
+    prompt: str = "modality"
+    list_options: bool = False  # append "options: (A) x (B) y" to the question
+    seed: int = 0
+    # Optional caps to keep runs short; the subset is drawn with `seed`, identical on all ranks.
+    max_train_samples: Optional[int] = None
+    max_test_samples: Optional[int] = None
+
+    def check(self) -> None:
+        require(self.name in DATASETS,
+                f"data.name ({self.name!r}) is unknown; choose one of {sorted(DATASETS)}")
+        spec = DATASETS[self.name]
+        if spec.needs_root:
+            data_root(self)
+        require(self.partition in PARTITIONS,
+                f"data.partition ({self.partition!r}) is unknown; choose one of {PARTITIONS}")
+        require(self.partition != "source" or bool(spec.sources),
+                f"data.partition=source needs a dataset made of sources (medvqa); data.name={self.name} "
+                "is one pool: use iid or dirichlet")
+        require(self.alpha > 0, f"data.alpha ({self.alpha}) must be > 0 (Dirichlet concentration)")
+        require(self.scenario in SCENARIOS,
+                f"data.scenario ({self.scenario!r}) is unknown; choose one of {SCENARIOS}")
+        require(0 <= self.beta <= 1, f"data.beta ({self.beta}) must be in [0, 1]")
+        require(0 <= self.p <= 1, f"data.p ({self.p}) must be in [0, 1]")
+        require(self.k >= 0, f"data.k ({self.k}) must be >= 0")
+        require(self.prompt in STYLES, f"data.prompt ({self.prompt!r}) is unknown; choose one of {STYLES}")
+        for key in ("max_train_samples", "max_test_samples"):
+            value = getattr(self, key)
+            require(value is None or value >= 1, f"data.{key} ({value}) must be >= 1 or null")

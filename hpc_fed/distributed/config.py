@@ -1,0 +1,30 @@
+"""The `distributed` section: where ranks compute and how they communicate
+(hpc_fed/distributed/backend.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hpc_fed.errors import require
+
+DEVICES = ("auto", "cuda", "cpu")
+BACKENDS = ("auto", "nccl", "gloo")
+
+
+@dataclass
+class DistributedConfig:
+    # auto: this rank's GPU when CUDA is visible, else the CPU | cuda | cpu (a CPU run on a GPU
+    # machine: gloo, no GPU touched)
+    device: str = "auto"
+    # auto: nccl on GPUs, gloo on CPU | nccl | gloo (with device=cuda: GPUs compute, gloo carries
+    # the collectives and ranks may share a GPU; for testing several ranks on one GPU)
+    backend: str = "auto"
+    timeout_s: float = 1800.0  # a collective waiting longer than this fails the run
+
+    def check(self) -> None:
+        require(self.device in DEVICES, f"distributed.device ({self.device!r}) must be one of {DEVICES}")
+        require(self.backend in BACKENDS,
+                f"distributed.backend ({self.backend!r}) must be one of {BACKENDS}")
+        require(not (self.backend == "nccl" and self.device == "cpu"),
+                "distributed.backend=nccl needs distributed.device cuda or auto; use gloo on the CPU")
+        require(self.timeout_s > 0, f"distributed.timeout_s ({self.timeout_s}) must be > 0")

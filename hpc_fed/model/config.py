@@ -1,0 +1,61 @@
+"""The `model` section: which vision-language model, its LoRA adapter, and the offline tiny model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hpc_fed.errors import require
+
+PREFIT_QUESTIONS = ("open", "all")
+
+
+@dataclass
+class TinyModelConfig:
+    """How `model.path` is built when it does not exist (the offline tiny LLaVA).
+
+    The tiny base is made trainable for LoRA by a short centralized pre-fit of all its weights
+    on easy-VQA's reserved `prefit` image slice (never used by the benchmark), on the open
+    (shape / colour) questions only, so yes/no questions stay to be learned federatedly.
+    """
+
+    build_if_missing: bool = True
+    prefit_steps: int = 400
+    prefit_questions: str = "open"  # open (shape/colour only) | all (yes/no too)
+    prefit_batch_size: int = 32
+    prefit_lr: float = 1e-3
+    seed: int = 0
+
+    def check(self) -> None:
+        require(self.prefit_questions in PREFIT_QUESTIONS,
+                f"model.tiny.prefit_questions ({self.prefit_questions!r}) must be one of {PREFIT_QUESTIONS}")
+        require(self.prefit_steps >= 0, f"model.tiny.prefit_steps ({self.prefit_steps}) must be >= 0")
+
+
+@dataclass
+class LoraSettings:
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+    target_modules: list[str] = field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"]
+    )
+    # Trained in full alongside the LoRA matrices and aggregated like them.
+    modules_to_save: list[str] = field(default_factory=lambda: ["multi_modal_projector"])
+
+    def check(self) -> None:
+        require(self.r >= 1, f"model.lora.r ({self.r}) must be >= 1")
+        require(0 <= self.dropout < 1, f"model.lora.dropout ({self.dropout}) must be in [0, 1)")
+        require(bool(self.target_modules), "model.lora.target_modules is empty; name at least one module")
+
+
+@dataclass
+class ModelConfig:
+    # A local directory or a hub name, loaded with AutoModelForImageTextToText/AutoProcessor.
+    path: str = "runs/models/tiny-llava"
+    trust_remote_code: bool = False
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    tiny: TinyModelConfig = field(default_factory=TinyModelConfig)
+
+    def check(self) -> None:
+        self.lora.check()
+        self.tiny.check()
