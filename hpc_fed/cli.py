@@ -1,12 +1,12 @@
 """`hpc-fed` command line: train, launch (torchrun on this node), benchmark, sweep (submitit),
-prepare (slurm/benchmark.sh), report, data describe, make-tiny-model."""
+prepare (slurm/benchmark.sh), report, data describe, make-tiny-model. Each subcommand with its
+own parser lives in its package; this module only dispatches."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 import logging
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -18,33 +18,8 @@ PASS_THROUGH = {  # subcommands with their own parser: name -> (module, function
     "report": ("hpc_fed.report.cli", "main"),
     "sweep": ("hpc_fed.launch.sweep", "main"),
     "prepare": ("hpc_fed.launch.prepare", "main"),
+    "launch": ("hpc_fed.launch.node", "main"),
 }
-
-
-def _launch(args, rest: list[str]) -> int:
-    """Exec torchrun on this node with `python -m hpc_fed.train` and the same arguments."""
-    from hpc_fed.config import load_config
-    from hpc_fed.distributed.backend import visible_gpus
-    from hpc_fed.errors import HpcFedError
-    from hpc_fed.launch.plan import check_layout
-
-    overrides = [a for a in rest if "=" in a and not a.startswith("-")]
-    try:  # fail before spawning processes
-        cfg = load_config(args.config, overrides)
-        if args.nproc < 1:
-            raise HpcFedError(f"--nproc ({args.nproc}) must be >= 1")
-        check_layout(cfg, 1, args.nproc, visible_gpus())
-    except HpcFedError as exc:
-        print(f"hpc-fed: error: {exc}", file=sys.stderr)
-        return 2
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-           f"--nproc_per_node={args.nproc}", "-m", "hpc_fed.train"]
-    if args.config:
-        cmd += ["--config", args.config]
-    cmd += rest
-    sys.stdout.flush()
-    os.execv(sys.executable, cmd)
-    return 0  # not reached
 
 
 def _make_tiny(args) -> int:
@@ -91,9 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="hpc-fed", description="Federated LoRA fine-tuning of MLLMs.")
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("train", add_help=False, help="run in this process (world of 1) or under torchrun")
-    lp = sub.add_parser("launch", help="run with torchrun on this node")
-    lp.add_argument("--nproc", type=int, default=2, help="processes on this node (default 2)")
-    lp.add_argument("--config", "-c")
+    sub.add_parser("launch", add_help=False, help="run with torchrun on this node (or on each of several)")
     mp = sub.add_parser("make-tiny-model", help="build the offline tiny LLaVA-style model")
     mp.add_argument("dir")
     mp.add_argument("--prefit-steps", type=int, default=400)
@@ -115,8 +88,6 @@ def main(argv: list[str] | None = None) -> int:
         module, name = PASS_THROUGH[argv[0]]
         return getattr(importlib.import_module(module), name)(argv[1:])
     args, rest = p.parse_known_args(argv)
-    if args.cmd == "launch":
-        return _launch(args, rest)
     if args.cmd == "data":
         return _data_describe(args, rest)
     if rest:

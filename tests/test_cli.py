@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -29,11 +30,14 @@ def _strict_counts(stderr: str) -> tuple[int, int]:
 
 
 def test_launch_two_ranks_writes_the_run_directory_contract(tiny_model_dir, tmp_path):
+    """Through launchers/single_node.sh (hpc-fed launch, torchrun) on 2 ranks."""
     out = tmp_path / "run"
-    proc = _hpc_fed("launch", "--nproc", "2", "--config", QUICK, f"model.path={tiny_model_dir}",
-                    *SMALL, f"output.dir={out}", "data.name=easyvqa_claims", "data.scenario=missing",
-                    "data.beta=0.4", "eval.modalities=[full,no_image,no_text]",
-                    "output.tags.method=FedAvg")
+    proc = subprocess.run(
+        [str(ROOT / "launchers/single_node.sh"), QUICK, f"model.path={tiny_model_dir}", *SMALL,
+         f"output.dir={out}", "data.name=easyvqa_claims", "data.scenario=missing", "data.beta=0.4",
+         "eval.modalities=[full,no_image,no_text]", "output.tags.method=FedAvg"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "NPROC": "2", "HPC_FED_PYTHON": sys.executable})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "accuracy: initial" in proc.stdout
     assert _strict_counts(proc.stderr)[0] > 0  # every collective went through the owner

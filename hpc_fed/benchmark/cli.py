@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hpc_fed.benchmark import local
+from hpc_fed.launch import local
 from hpc_fed.benchmark.matrix import expand, listing, select
 from hpc_fed.errors import HpcFedError
 
@@ -73,7 +73,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"# [{e.index}] {e.name}")
                 print(local.shell_line(e, matrix.base, nproc))
         return 0
-    return local.run_local(matrix, entries, nproc=nproc, force=args.force, jobs=args.jobs).exit_code
+    try:
+        return local.run_local(matrix, entries, nproc=nproc, force=args.force, jobs=args.jobs).exit_code
+    except HpcFedError as exc:
+        print(f"hpc-fed benchmark: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -18,14 +18,16 @@ from hpc_fed.distributed.collectives import Comm
 
 
 def same_in_group(values: list[int], comm: Comm, src: int) -> None:
-    """Raise unless every rank of `comm` holds the same `values` as global rank `src`."""
-    length = comm.broadcast(torch.tensor([len(values)], dtype=torch.long), src=src)
-    if int(length) != len(values):
+    """Raise on a rank of `comm` whose `values` differ from global rank `src`'s. Every rank runs
+    the same two broadcasts whatever it finds, so a mismatch cannot desynchronise the group's
+    later collectives (the mismatching rank raises; the run then stops)."""
+    length = int(comm.broadcast(torch.tensor([len(values)], dtype=torch.long), src=src))
+    mine = list(values) if len(values) == length else [0] * length
+    data = comm.broadcast(torch.tensor(mine, dtype=torch.long), src=src).tolist()
+    if len(values) != length:
         raise RuntimeError(f"ZeRO-3 trace differs within the client group: rank {src} recorded "
-                           f"{int(length)} entries, this rank ({comm.name}, rank {comm.rank}) "
-                           f"{len(values)}")
-    data = comm.broadcast(torch.tensor(values, dtype=torch.long), src=src)
-    if data.tolist() != list(values):
+                           f"{length} entries, this rank ({comm.name}, rank {comm.rank}) {len(values)}")
+    if data != list(values):
         raise RuntimeError(f"ZeRO-3 trace order differs between rank {src} and rank {comm.rank} of "
                            f"{comm.name}")
 

@@ -40,10 +40,11 @@ from it only by spaces or a hyphen, is dropped: with options ``hateful`` / ``ben
 - no letter: exactly one option mentioned by text -> it; none or several -> None.
 
 None is never mapped to a default class (the FedMLLM reference code maps failures to class C,
-a real CrisisMMD class). ``choice_scores`` counts it wrong and reports it in ``invalid_rate``.
+a real CrisisMMD class): generation-mode evaluation (hpc_fed/eval/generate.py) counts it wrong
+and reports it in ``invalid_rate``.
 
-Open-ended VQA (``normalize_answer``, ``exact_match``, ``vqa_scores``)
----------------------------------------------------------------------
+Open-ended VQA (``normalize_answer``, ``exact_match``)
+-----------------------------------------------------
 As used for VQA-RAD / SLAKE exact match, applied to both reply and reference: lower-case;
 drop commas inside numbers (``1,000`` -> ``1000``); drop apostrophes (``patient's`` ->
 ``patients``); keep a ``.`` between two digits (``2.5``) and ``%`` (``50%`` is not ``50``);
@@ -51,7 +52,8 @@ turn every other punctuation character (ASCII punctuation incl. ``+ < > $``, and
 category P, e.g. ``-`` ``/`` ``?`` and a trailing period) into a space; keep other symbols
 (``°``, ``×``); drop the articles ``a``, ``an``, ``the``; map the number words ``zero`` ..
 ``ten`` to digits; collapse whitespace. A reply that normalises to
-the empty string never matches. Accuracies over an empty subset are None (never NaN).
+the empty string never matches. (Accuracies over an empty subset are reported as None, never
+NaN, by hpc_fed/eval/generate.py.)
 """
 
 from __future__ import annotations
@@ -175,33 +177,6 @@ def parse_option(reply: str, options: Sequence[str]) -> int | None:
     return next(iter(mentioned)) if len(mentioned) == 1 else None
 
 
-def choice_scores(predictions: Sequence[int | None], labels: Sequence[int], num_classes: int) -> dict:
-    """Accuracy, invalid rate and confusion matrix of parsed multiple-choice predictions.
-
-    Returns {"accuracy", "invalid_rate", "confusion", "samples", "invalid"}. A None prediction
-    is wrong in accuracy, counted in invalid_rate, and absent from the confusion matrix
-    (num_classes x num_classes list of ints, rows = true class, cols = predicted). With no
-    samples the two rates are None.
-    """
-    if len(predictions) != len(labels):
-        raise ValueError(f"choice_scores: {len(predictions)} predictions vs {len(labels)} labels")
-    confusion = [[0] * num_classes for _ in range(num_classes)]
-    correct = invalid = 0
-    for pred, label in zip(predictions, labels):
-        if not 0 <= label < num_classes:
-            raise ValueError(f"choice_scores: label {label} outside 0..{num_classes - 1}")
-        if pred is None:
-            invalid += 1
-            continue
-        if not 0 <= pred < num_classes:
-            raise ValueError(f"choice_scores: prediction {pred} outside 0..{num_classes - 1}")
-        confusion[label][pred] += 1
-        correct += int(pred == label)
-    n = len(labels)
-    return {"accuracy": correct / n if n else None, "invalid_rate": invalid / n if n else None,
-            "confusion": confusion, "samples": n, "invalid": invalid}
-
-
 # ---------------------------------------------------------------- open-ended VQA
 
 _NUMBER_WORDS = {w: str(i) for i, w in enumerate(
@@ -232,35 +207,3 @@ def exact_match(reply: str, answer: str) -> bool:
     got = normalize_answer(reply)
     return bool(got) and got == normalize_answer(answer)
 
-
-def vqa_scores(replies: Sequence[str], answers: Sequence[str],
-               answer_types: Sequence[str | None]) -> dict:
-    """Exact-match accuracy overall and on the OPEN / CLOSED subsets.
-
-    Returns {"vqa_accuracy", "open_accuracy", "closed_accuracy", "open_samples",
-    "closed_samples", "samples"}; an accuracy over no samples is None. answer_types entries
-    are "OPEN", "CLOSED" (any case, surrounding spaces ignored) or None, which counts only in
-    the overall accuracy.
-    """
-    if not len(replies) == len(answers) == len(answer_types):
-        raise ValueError(f"vqa_scores: {len(replies)} replies, {len(answers)} answers, "
-                         f"{len(answer_types)} answer types")
-    hits = {"ALL": 0, "OPEN": 0, "CLOSED": 0}
-    counts = {"ALL": 0, "OPEN": 0, "CLOSED": 0}
-    for reply, answer, kind in zip(replies, answers, answer_types):
-        ok = exact_match(reply, answer)
-        groups = ["ALL"]
-        if kind is not None:
-            kind = kind.strip().upper()
-            if kind not in ("OPEN", "CLOSED"):
-                raise ValueError(f"vqa_scores: answer type {kind!r} is not OPEN, CLOSED or None")
-            groups.append(kind)
-        for g in groups:
-            counts[g] += 1
-            hits[g] += int(ok)
-
-    def rate(g: str) -> float | None:
-        return hits[g] / counts[g] if counts[g] else None
-
-    return {"vqa_accuracy": rate("ALL"), "open_accuracy": rate("OPEN"), "closed_accuracy": rate("CLOSED"),
-            "open_samples": counts["OPEN"], "closed_samples": counts["CLOSED"], "samples": counts["ALL"]}

@@ -7,11 +7,6 @@ from collections.abc import Sequence
 import torch
 
 
-def option_probabilities(logliks: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    """Normalise each record's option log-likelihoods into a distribution over its options."""
-    return [torch.softmax(ll, dim=0) for ll in logliks]
-
-
 def option_nll(loglik: torch.Tensor, label: int) -> float:
     """-log p(right option), with p normalised over the record's options."""
     return -float(torch.log_softmax(loglik, dim=0)[label])

@@ -1,8 +1,8 @@
-"""Weighted averaging of client adapter deltas: pure tensor math, no processes.
+"""Client adapter deltas as tensors: pure math, no processes.
 
-`weighted_mean` is the single-process reference the distributed path (hpc_fed/fed/payload.py,
-one all_reduce of a flat buffer) is tested against; `flatten` / `unflatten` give that buffer's
-layout; `check_contribution` rejects a client's update before it is averaged.
+`delta` is a client's update, `flatten` / `unflatten` the layout of the round payload's flat
+buffer (hpc_fed/fed/payload.py), `check_contribution` rejects a client's update before it is
+averaged.
 """
 
 from __future__ import annotations
@@ -47,15 +47,3 @@ def unflatten(flat: torch.Tensor, like: State, names: Sequence[str]) -> State:
 
 def delta(local: State, global_: State) -> State:
     return {k: local[k].float() - global_[k].float() for k in global_}
-
-
-def weighted_mean(deltas: Sequence[State], weights: Sequence[float]) -> State:
-    """sum_i w_i * delta_i / sum_i w_i, per tensor (the single-process reference)."""
-    if not deltas:
-        raise AggregationError("no client contributions to average")
-    total = float(sum(weights))
-    if total <= 0:
-        raise AggregationError(f"client weights sum to {total}; at least one must be > 0")
-    for i, (d, w) in enumerate(zip(deltas, weights)):
-        check_contribution(d, deltas[0], w, f"client contribution {i}")
-    return {k: sum(w * d[k].float() for d, w in zip(deltas, weights)) / total for k in deltas[0]}

@@ -1,4 +1,4 @@
-"""`hpc-fed sweep CONFIG`: submit a benchmark matrix with submitit, one job per entry.
+"""`hpc-fed sweep CONFIG`: run a benchmark matrix as one submitit job array on SLURM (or here).
 
   hpc-fed sweep --list configs/benchmark/offline.yaml                 # index, done?, name
   hpc-fed sweep configs/benchmark/offline.yaml                        # SLURM when present, else local
@@ -6,12 +6,12 @@
       --gpus-per-node 4 --partition gpu --timeout-min 120 --detach
 
 Entries whose results.json exists are skipped (--force reruns them). On SLURM the entries go
-in one job array (--array-parallelism caps how many run at once); with the local executor they
-run as local processes in waves of --local-jobs (each with its own free port). Each job runs
-every task of the entry's world: submitit starts
-nodes x tasks-per-node processes and each one joins torch.distributed from submitit's job
-environment (rank, world, first host). Without --detach the sweep waits, reports each entry,
-and writes the collected results table (results.csv, results.md) to --report-dir.
+in one job array (--array-parallelism caps how many run at once); each job runs every task of
+the entry's world: submitit starts nodes x tasks-per-node processes and each one joins
+torch.distributed from submitit's job environment (rank, world, first host). With the local
+executor the entries run through the one local runner (hpc_fed/launch/local.py, the same as
+`hpc-fed benchmark --local`), --local-jobs at a time. Without --detach the sweep waits, reports
+each entry, and writes the collected results table (results.csv, results.md) to --report-dir.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -39,33 +38,18 @@ class EntryJob:
     train_args: tuple[str, ...]
     results_path: str
     cwd: str
-    master_port: int = 0  # 0: derived from the job id (SLURM); local jobs get a free port each
 
 
 def torch_env(global_rank: int, local_rank: int, world: int, nodes: int, first_host: str,
-              job_id: str, port: int = 0) -> dict[str, str]:
+              job_id: str) -> dict[str, str]:
     """torch.distributed's environment for one task of a submitit job (what torchrun would set).
 
-    The port is the same on every task of a job; without one it is derived from the job id,
-    below Linux's ephemeral range (32768+) so an outgoing connection cannot hold it."""
+    The port, the same on every task of a job, is derived from the job id, below Linux's
+    ephemeral range (32768+) so an outgoing connection cannot hold it."""
     return {"RANK": str(global_rank), "LOCAL_RANK": str(local_rank), "WORLD_SIZE": str(world),
             "LOCAL_WORLD_SIZE": str(world // max(nodes, 1)),
             "MASTER_ADDR": "127.0.0.1" if nodes == 1 else first_host,
-            "MASTER_PORT": str(port or 20000 + zlib.crc32(job_id.encode()) % 12000)}
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` distinct ports free on this host now (for local jobs started together)."""
-    socks = []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+            "MASTER_PORT": str(20000 + zlib.crc32(job_id.encode()) % 12000)}
 
 
 def run_entry_job(job: EntryJob) -> dict | None:
@@ -76,7 +60,7 @@ def run_entry_job(job: EntryJob) -> dict | None:
     os.chdir(job.cwd)
     if env.num_tasks > 1:
         os.environ.update(torch_env(env.global_rank, env.local_rank, env.num_tasks, env.num_nodes,
-                                    env.hostnames[0], env.job_id, job.master_port))
+                                    env.hostnames[0], env.job_id))
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from hpc_fed.train import main as train_main
 
@@ -104,11 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto: SLURM when srun is on PATH (submitit's test), local processes otherwise")
     p.add_argument("--nodes", type=int, default=1, help="nodes per entry")
     p.add_argument("--tasks-per-node", type=int, help="processes per node (default: the matrix's nproc)")
-    p.add_argument("--gpus-per-node", type=int, help="default: none on SLURM; locally, one per task "
-                   "when CUDA is available")
+    p.add_argument("--gpus-per-node", type=int, help="SLURM: GPUs per node (default none; one per task "
+                   "for nccl); locally each running entry gets its own tasks-per-node visible GPUs")
     p.add_argument("--cpus-per-task", type=int, default=1)
     p.add_argument("--mem-gb", type=int, help="memory per node")
-    p.add_argument("--timeout-min", type=int, default=60, help="per entry (local entries too)")
+    p.add_argument("--timeout-min", type=int, default=60, help="per entry (SLURM)")
     p.add_argument("--partition", help="SLURM partition")
     p.add_argument("--array-parallelism", type=int, default=64, help="SLURM array tasks at once")
     p.add_argument("--local-jobs", type=int, default=2, help="local executor: entries at once")
@@ -121,36 +105,41 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def make_executor(args, folder: Path, tasks_per_node: int, name: str):
+    """submitit's SLURM executor for the entries' job array."""
     import submitit
 
-    cluster = None if args.executor == "auto" else args.executor
-    ex = submitit.AutoExecutor(folder=folder, cluster=cluster)
+    ex = submitit.AutoExecutor(folder=folder, cluster="slurm")
     params = dict(timeout_min=args.timeout_min, nodes=args.nodes, tasks_per_node=tasks_per_node,
-                  cpus_per_task=args.cpus_per_task, name=name, stderr_to_stdout=True)
-    gpus = args.gpus_per_node
-    if gpus is None and ex.cluster != "slurm":  # submitit's local executor hides unrequested GPUs
-        import torch
-
-        gpus = tasks_per_node if torch.cuda.is_available() else 0
-    if gpus:
-        params["gpus_per_node"] = gpus
+                  cpus_per_task=args.cpus_per_task, name=name, stderr_to_stdout=True,
+                  slurm_array_parallelism=args.array_parallelism,
+                  # srun no longer inherits --cpus-per-task from the allocation (SLURM >= 22.05)
+                  slurm_srun_args=["--cpus-per-task", str(args.cpus_per_task)])
+    if args.gpus_per_node:
+        params["gpus_per_node"] = args.gpus_per_node
     if args.mem_gb:
         params["mem_gb"] = args.mem_gb
-    if ex.cluster == "slurm":
-        params.update(slurm_array_parallelism=args.array_parallelism,
-                      # srun no longer inherits --cpus-per-task from the allocation (SLURM >= 22.05)
-                      slurm_srun_args=["--cpus-per-task", str(args.cpus_per_task)])
-        if args.partition:
-            params["slurm_partition"] = args.partition
-    elif args.nodes > 1:
-        raise HpcFedError(f"--nodes {args.nodes} needs SLURM; the {ex.cluster} executor runs on this "
-                          "machine only (use --nodes 1)")
+    if args.partition:
+        params["slurm_partition"] = args.partition
     ex.update_parameters(**params)
     return ex
 
 
+def run_here(args, matrix, entries, tasks: int, report_dir: Path) -> int:
+    """--executor local: the one local runner, then the collected table."""
+    from hpc_fed.launch.local import run_local
+
+    if args.nodes > 1 or args.detach:
+        raise HpcFedError("the local executor runs on this machine and waits: use --nodes 1 and no "
+                          "--detach (or --executor slurm)")
+    summary = run_local(matrix, entries, nproc=tasks, force=args.force, jobs=args.local_jobs, label="sweep")
+    rc = collect(matrix, report_dir)
+    return summary.exit_code or rc
+
+
 def main(argv: list[str] | None = None) -> int:
     from hpc_fed.benchmark.matrix import expand, listing, select
+    from hpc_fed.config import load_config
+    from hpc_fed.distributed.backend import visible_gpus
     from hpc_fed.launch.plan import check_layout
 
     args = build_parser().parse_args(argv)
@@ -163,22 +152,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.list:
             print(listing("sweep", matrix, entries))
             return 0
-        from hpc_fed.config import load_config
-        from hpc_fed.distributed.backend import visible_gpus
-
         local = args.executor == "local" or (args.executor == "auto" and not shutil.which("srun"))
         gpus = visible_gpus() if local else args.gpus_per_node  # SLURM nodes: as requested, if said
         for e in entries:
             check_layout(load_config(matrix.base, e.overrides), args.nodes, tasks, gpus)
-        todo = [e for e in entries if args.force or not e.done]
-        skipped = len(entries) - len(todo)
-        folder = Path(args.folder or matrix.output_root / "submitit")
         report_dir = Path(args.report_dir or matrix.output_root / "report")
-        if todo:
-            ex = make_executor(args, folder, tasks, f"hpc-fed-{matrix.name}")
-            if ex.cluster != "slurm" and args.detach:
-                raise HpcFedError("--detach needs SLURM: local entries are started in waves of "
-                                  "--local-jobs by this process")
+        if local:
+            return run_here(args, matrix, entries, tasks, report_dir)
+        todo = [e for e in entries if args.force or not e.done]
+        folder = Path(args.folder or matrix.output_root / "submitit")
+        ex = make_executor(args, folder, tasks, f"hpc-fed-{matrix.name}") if todo else None
     except HpcFedError as exc:
         print(f"hpc-fed sweep: error: {exc}", file=sys.stderr)
         return 2
@@ -188,36 +171,36 @@ def main(argv: list[str] | None = None) -> int:
     if not todo:
         print(f"sweep {matrix.name}: all {len(entries)} entries are done; nothing to submit")
         return collect(matrix, report_dir)
+    return submit(args, ex, matrix, entries, todo, folder, report_dir, tasks)
+
+
+def submit(args, ex, matrix, entries, todo, folder: Path, report_dir: Path, tasks: int) -> int:
+    """One SLURM job array of the entries not done; wait for it unless --detach."""
     cwd = str(Path.cwd())
     for e in todo:
         e.run_dir.mkdir(parents=True, exist_ok=True)
-    local = ex.cluster != "slurm"
-    waves = [todo[i:i + args.local_jobs] for i in range(0, len(todo), args.local_jobs)] if local else [todo]
-    print(f"sweep {matrix.name}: {len(todo)} entries to {ex.cluster} ({args.nodes} node(s) x {tasks} "
-          f"task(s) each{f', {args.local_jobs} at a time' if local else ''}), skipped {skipped} done")
-    failed, record = [], []
+    print(f"sweep {matrix.name}: {len(todo)} entries to slurm ({args.nodes} node(s) x {tasks} task(s) "
+          f"each), skipped {len(entries) - len(todo)} done")
+    specs = [EntryJob(e.name, ("--config", matrix.base, *e.overrides), str(e.results_path), cwd)
+             for e in todo]
     try:
-        for wave in waves:
-            ports = free_ports(len(wave)) if local and tasks > 1 else [0] * len(wave)
-            specs = [EntryJob(e.name, ("--config", matrix.base, *e.overrides), str(e.results_path),
-                              cwd, port) for e, port in zip(wave, ports)]
-            try:
-                jobs = ex.map_array(run_entry_job, specs)
-            except Exception as exc:  # sbatch refused (no controller, bad partition, ...)
-                print(f"hpc-fed sweep: error: submitting {len(wave)} entries to {ex.cluster} failed: "
-                      f"{str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__}"
-                      "; check the cluster (sinfo) and --partition, or run here with --executor local",
-                      file=sys.stderr)
-                return 2
-            record += [{"index": e.index, "name": e.name, "job_id": j.job_id, "log": str(j.paths.stdout)}
-                       for e, j in zip(wave, jobs)]
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / "sweep.json").write_text(json.dumps(record, indent=2) + "\n")
-            if args.detach:
-                print(f"submitted; job ids in {folder / 'sweep.json'}; when they finish: "
-                      f"hpc-fed report {matrix.output_root} --out {report_dir}")
-                return 0
-            failed += wait_all(wave, jobs)
+        jobs = ex.map_array(run_entry_job, specs)
+    except Exception as exc:  # sbatch refused (no controller, bad partition, ...)
+        print(f"hpc-fed sweep: error: submitting {len(todo)} entries to slurm failed: "
+              f"{str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__}"
+              "; check the cluster (sinfo) and --partition, or run here with --executor local",
+              file=sys.stderr)
+        return 2
+    record = [{"index": e.index, "name": e.name, "job_id": j.job_id, "log": str(j.paths.stdout)}
+              for e, j in zip(todo, jobs)]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sweep.json").write_text(json.dumps(record, indent=2) + "\n")
+    if args.detach:
+        print(f"submitted; job ids in {folder / 'sweep.json'}; when they finish: "
+              f"hpc-fed report {matrix.output_root} --out {report_dir}")
+        return 0
+    try:
+        failed = wait_all(todo, jobs)
     except KeyboardInterrupt:
         print(f"\ninterrupted: SLURM jobs keep running (job ids in {folder / 'sweep.json'}; scancel "
               f"to stop them); collect later with hpc-fed report {matrix.output_root} --out {report_dir}",

@@ -1,17 +1,14 @@
 """Reply scoring (hpc_fed.eval.answers): hand-computed expectations, no model."""
 
-import math
 
 import pytest
 
 from hpc_fed.eval.answers import (
-    choice_scores,
     exact_match,
     format_options,
     normalize_answer,
     option_letters,
     parse_option,
-    vqa_scores,
 )
 
 HATE = ["not-hateful", "hateful"]  # the prefix trap: "hateful" is inside "not-hateful"
@@ -118,67 +115,3 @@ def test_normalize_answer(raw, expected):
 ])
 def test_exact_match(reply, answer, expected):
     assert exact_match(reply, answer) is expected
-
-
-def test_vqa_scores_hand_counts():
-    replies = ["Yes.", "no", "the liver", "kidney", "Two", "CT", "yes"]
-    answers = ["yes", "yes", "Liver", "spleen", "2", "MRI", "yes"]
-    types = ["CLOSED", "CLOSED", "OPEN", "OPEN", "open", None, None]
-    # right: 0 (closed), 2 (open), 4 (open), 6 (untyped); wrong: 1 (closed), 3 (open), 5 (untyped)
-    scores = vqa_scores(replies, answers, types)
-    assert scores == {"vqa_accuracy": 4 / 7, "open_accuracy": 2 / 3, "closed_accuracy": 1 / 2,
-                      "open_samples": 3, "closed_samples": 2, "samples": 7}
-
-
-def test_vqa_scores_empty_subsets_are_none():
-    scores = vqa_scores(["yes", "no"], ["yes", "yes"], ["CLOSED", "CLOSED"])
-    assert scores["open_accuracy"] is None and scores["open_samples"] == 0
-    assert scores["closed_accuracy"] == 0.5 and scores["vqa_accuracy"] == 0.5
-    empty = vqa_scores([], [], [])
-    assert empty["vqa_accuracy"] is None and empty["closed_accuracy"] is None
-    assert not any(isinstance(v, float) and math.isnan(v) for v in empty.values())
-
-
-def test_vqa_scores_rejects_bad_input():
-    with pytest.raises(ValueError):
-        vqa_scores(["a"], ["a", "b"], [None])
-    with pytest.raises(ValueError):
-        vqa_scores(["a"], ["a"], ["YESNO"])
-
-
-def test_choice_scores_hand_counts():
-    predictions = [0, 1, None, 2, 2, None, 1]
-    labels = [0, 2, 1, 2, 0, 0, 1]
-    scores = choice_scores(predictions, labels, 3)
-    # right: 0, 3, 6 -> 3/7; invalid: 2, 5 -> 2/7 (absent from the confusion, wrong in accuracy)
-    assert scores["accuracy"] == 3 / 7
-    assert scores["invalid_rate"] == 2 / 7
-    assert scores["confusion"] == [[1, 0, 1],
-                                   [0, 1, 0],
-                                   [0, 1, 1]]
-    assert scores["samples"] == 7 and scores["invalid"] == 2
-    # an invalid reply is never a class, not even the last one (the reference-code bug)
-    assert sum(map(sum, scores["confusion"])) == 5
-
-
-def test_choice_scores_edge_cases():
-    empty = choice_scores([], [], 2)
-    assert empty["accuracy"] is None and empty["invalid_rate"] is None
-    assert empty["confusion"] == [[0, 0], [0, 0]]
-    assert choice_scores([None, None], [0, 1], 2)["accuracy"] == 0.0
-    with pytest.raises(ValueError):
-        choice_scores([0], [0, 1], 2)
-    with pytest.raises(ValueError):
-        choice_scores([2], [0], 2)
-    with pytest.raises(ValueError):
-        choice_scores([0], [5], 2)
-
-
-def test_parse_then_score_end_to_end():
-    replies = ["(B) hateful", "not hateful", "A or B", "C", "Hateful."]
-    labels = [1, 0, 0, 1, 0]
-    predictions = [parse_option(r, HATE) for r in replies]
-    assert predictions == [1, 0, None, None, 1]
-    scores = choice_scores(predictions, labels, 2)
-    assert scores["accuracy"] == 2 / 5 and scores["invalid_rate"] == 2 / 5
-    assert scores["confusion"] == [[1, 1], [0, 1]]

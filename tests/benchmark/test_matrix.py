@@ -1,14 +1,13 @@
-"""Benchmark matrix expansion, validation, --list/--dry-run, and the local runner (no training)."""
+"""Benchmark matrix expansion, validation, --list and --dry-run (no training)."""
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-from hpc_fed.benchmark import cli, local
+from hpc_fed.benchmark import cli
 from hpc_fed.benchmark.matrix import expand, format_table, safe_component, select
 from hpc_fed.errors import ConfigError
 
@@ -19,6 +18,7 @@ scenarios:
   cross:   {key: data.k, values: [3, 5, 7]}
   hybrid:  {key: data.p, values: [0.8, 0.7, 0.6]}
 """
+
 
 FULL = """\
 name: offline
@@ -40,6 +40,7 @@ baselines:
   Local: {overrides: [baseline=local], per: setting}
   Centralized: {overrides: [baseline=centralized], per: setting}
 """
+
 
 SMALL = """\
 base: base.yaml
@@ -253,94 +254,8 @@ def test_index_out_of_range_and_no_match(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
-@pytest.fixture
-def fake_runs(monkeypatch):
-    """command_for -> a python one-liner that writes results.json, or fails for beta0.5/seed0."""
-    calls = []
-
-    def fake(entry, base, nproc):
-        calls.append((entry.index, nproc))
-        if entry.name == "d/missing-beta0.5/FedAvg/seed0":
-            code = "import sys; print('boom: out of memory'); sys.exit(3)"
-        else:
-            code = (f"import json, pathlib; print('training'); pathlib.Path({str(entry.results_path)!r})"
-                    f".write_text(json.dumps({{'final': {{'accuracy': 0.{entry.index + 1}}}}}))")
-        return [sys.executable, "-c", code]
-
-    monkeypatch.setattr(local, "command_for", fake)
-    return calls
-
-
-def test_local_runner_skips_continues_and_summarises(tmp_path, capsys, fake_runs):
-    path = _write(tmp_path, SMALL)
-    m = expand(path)
-    _done(m.entries[1])
-    assert cli.main([str(path), "--local"]) == 1
-    out = capsys.readouterr().out
-    assert [i for i, _ in fake_runs] == [0, 2, 3] and all(n == 1 for _, n in fake_runs)
-    assert "[1/4] d/missing-beta0.3/FedAvg/seed0 ... done" in out and "accuracy 0.100" in out
-    assert "[2/4] d/missing-beta0.3/FedAvg/seed1 ... skipped (done" in out
-    assert "[3/4] d/missing-beta0.5/FedAvg/seed0 ... FAILED" in out and "exit code 3" in out
-    assert "boom: out of memory" in out and str(m.entries[2].log_path) in out
-    assert "[4/4] d/missing-beta0.5/FedAvg/seed1 ... done" in out and "accuracy 0.400" in out
-    assert "2 done, 1 skipped (already done), 1 failed" in out
-    assert "training" in m.entries[0].log_path.read_text()
-    assert not m.entries[2].done
-    # rerun: the done ones are skipped, the failed one runs again (and fails again)
-    fake_runs.clear()
-    assert cli.main([str(path)]) == 1
-    assert [i for i, _ in fake_runs] == [2]
-    # --index of a done entry skips it unless --force
-    fake_runs.clear()
-    assert cli.main([str(path), "--index", "0"]) == 0
-    assert fake_runs == [] and "skipped" in capsys.readouterr().out
-    assert cli.main([str(path), "--index", "0", "--force", "--nproc", "2"]) == 0
-    assert fake_runs == [(0, 2)]
-
-
-def test_jobs_run_entries_at_once_and_share_the_cores(tmp_path, capsys, monkeypatch):
-    """Each fake entry waits (up to 20 s) for a file the other one writes: only overlap passes."""
-    path = _write(tmp_path, SMALL)
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.setattr(local, "usable_cpus", lambda: 8)
-
-    def fake(entry, base, nproc):
-        me, other = tmp_path / f"started{entry.index}", tmp_path / f"started{1 - entry.index}"
-        code = (f"import json, os, pathlib, time; pathlib.Path({str(me)!r}).touch()\n"
-                f"for _ in range(200):\n    if pathlib.Path({str(other)!r}).exists(): break\n"
-                f"    time.sleep(0.1)\nelse: raise SystemExit('ran alone')\n"
-                f"pathlib.Path({str(entry.results_path)!r}).write_text(json.dumps("
-                f"{{'final': {{'threads': int(os.environ['OMP_NUM_THREADS'])}}}}))")
-        return [sys.executable, "-c", code]
-
-    monkeypatch.setattr(local, "command_for", fake)
-    assert cli.main([str(path), "--only", "*beta0.3*", "--jobs", "2"]) == 0
-    out = capsys.readouterr().out
-    assert "2 at a time" in out and "2 done, 0 skipped (already done), 0 failed" in out
-    m = expand(path)
-    for e in m.entries[:2]:  # 8 cores / (2 jobs x 1 process)
-        assert json.loads(e.results_path.read_text())["final"]["threads"] == 4
-
-
-def test_exit_zero_without_results_is_a_failure(tmp_path, capsys, monkeypatch):
-    path = _write(tmp_path, SMALL)
-    monkeypatch.setattr(local, "command_for", lambda entry, base, nproc: [sys.executable, "-c", "pass"])
-    assert cli.main([str(path), "--only", "*beta0.3*seed0"]) == 1
-    out = capsys.readouterr().out
-    assert "wrote no results.json" in out and "0 done, 0 skipped (already done), 1 failed" in out
-
-
 def test_select(full):
     assert [e.index for e in select(full.entries, index=7)] == [7]
     fedavg = select(full.entries, only="claims/*/FedAvg/*")
     assert len(fedavg) == 12 * 2 and all("/FedAvg/" in e.name for e in fedavg)
     assert select(full.entries, only="claims/*/FedAvg/*", index=0) == []
-
-
-def test_real_command_shapes(full):
-    e = full.entries[0]
-    cmd = local.command_for(e, full.base, 2)
-    assert cmd[:7] == [sys.executable, "-m", "hpc_fed.cli", "launch", "--nproc", "2", "--config"]
-    assert cmd[7] == full.base and cmd[8:] == e.overrides
-    assert local.command_for(e, full.base, 1)[:6] == [sys.executable, "-m", "hpc_fed.cli", "train",
-                                                      "--config", full.base]

@@ -5,13 +5,19 @@ Each entry runs `python -m hpc_fed.cli launch --nproc N --config <base> <overrid
 Entries whose results.json exists are skipped (unless `force`); a failed entry is reported
 (tail of its log) and the rest still run. The console gets one line per entry and a summary.
 With jobs x nproc processes at once, each gets cores / (jobs x nproc) torch threads
-(OMP_NUM_THREADS, unless set already), so concurrent entries do not oversubscribe the cores.
+(OMP_NUM_THREADS, unless set already), so concurrent entries do not oversubscribe the cores; on
+a GPU machine each running entry gets its own nproc GPUs (CUDA_VISIBLE_DEVICES), and a
+jobs x nproc larger than the visible GPUs is refused before anything starts.
+
+This is the one local runner: `hpc-fed benchmark --local` and `hpc-fed sweep --executor local`
+both use it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import queue
 import shlex
 import subprocess
 import sys
@@ -21,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from hpc_fed.benchmark.matrix import Entry, Matrix
+from hpc_fed.errors import HpcFedError
 
 LOG_TAIL_LINES = 25
 
@@ -87,6 +94,28 @@ def entry_env(nproc: int, jobs: int) -> dict[str, str]:
     return env
 
 
+def visible_gpu_ids() -> list[str]:
+    """The GPUs this process may hand out (CUDA_VISIBLE_DEVICES when set)."""
+    from hpc_fed.distributed.backend import visible_gpus
+
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [g for g in listed.split(",") if g.strip()]
+    return [str(i) for i in range(visible_gpus())]
+
+
+def gpu_slots(nproc: int, jobs: int, gpu_ids: list[str]) -> list[dict[str, str]]:
+    """Per concurrently running entry, the environment giving it its own `nproc` GPUs."""
+    if not gpu_ids:
+        return [{} for _ in range(jobs)]
+    if nproc * jobs > len(gpu_ids):
+        raise HpcFedError(f"{jobs} entries at once x {nproc} process(es) need {nproc * jobs} GPUs but "
+                          f"{len(gpu_ids)} are visible (one per rank under NCCL): run at most "
+                          f"{len(gpu_ids) // nproc or 1} at once (--jobs / --local-jobs), fewer processes "
+                          "per entry, or on the CPU with CUDA_VISIBLE_DEVICES= set empty")
+    return [{"CUDA_VISIBLE_DEVICES": ",".join(gpu_ids[j * nproc:(j + 1) * nproc])} for j in range(jobs)]
+
+
 def run_entry(entry: Entry, base: str, nproc: int, env: dict[str, str] | None = None
               ) -> tuple[bool, float, str]:
     """Run one entry to completion; (succeeded, seconds, why it failed)."""
@@ -108,11 +137,22 @@ def run_entry(entry: Entry, base: str, nproc: int, env: dict[str, str] | None = 
 
 
 def run_local(matrix: Matrix, entries: list[Entry], nproc: int | None = None, force: bool = False,
-              out: TextIO | None = None, jobs: int | None = None) -> Summary:
-    """Run `entries` here, `jobs` at a time; print progress and a summary to `out`."""
+              out: TextIO | None = None, jobs: int | None = None, label: str = "benchmark") -> Summary:
+    """Run `entries` here, `jobs` at a time; print progress and a summary to `out` (lines start
+    with `label`, the command's name)."""
     out = out or sys.stdout
     nproc, jobs = nproc or matrix.nproc, jobs or matrix.jobs
     env = entry_env(nproc, jobs)
+    free = queue.Queue()
+    for slot in gpu_slots(nproc, jobs, visible_gpu_ids()):  # HpcFedError before anything runs
+        free.put(slot)
+
+    def run_in_slot(entry: Entry) -> tuple[bool, float, str]:
+        slot = free.get()
+        try:
+            return run_entry(entry, matrix.base, nproc, {**env, **slot})
+        finally:
+            free.put(slot)
     summary, start, total = Summary(), time.time(), len(entries)
 
     def say(text: str = "", end: str = "\n") -> None:
@@ -128,7 +168,7 @@ def run_local(matrix: Matrix, entries: list[Entry], nproc: int | None = None, fo
             say(f"FAILED after {seconds:.0f} s ({why}); last lines of {entry.log_path}:")
             say(_tail(entry))
 
-    say(f"benchmark {matrix.name}: {total} entries, {nproc} process(es) each, {jobs} at a time, "
+    say(f"{label} {matrix.name}: {total} entries, {nproc} process(es) each, {jobs} at a time, "
         f"base {matrix.base}, output under {matrix.output_root}")
     todo = []
     for k, entry in enumerate(entries, 1):
@@ -142,10 +182,9 @@ def run_local(matrix: Matrix, entries: list[Entry], nproc: int | None = None, fo
         if jobs == 1:  # the entry's name first, its result when it ends
             for k, entry in todo:
                 say(f"[{k}/{total}] {entry.name} ... ", end="")
-                finish(entry, run_entry(entry, matrix.base, nproc, env))
+                finish(entry, run_in_slot(entry))
         else:  # lines in the order entries end
-            running = {pool.submit(run_entry, entry, matrix.base, nproc, env): (k, entry)
-                       for k, entry in todo}
+            running = {pool.submit(run_in_slot, entry): (k, entry) for k, entry in todo}
             for future in as_completed(running):
                 k, entry = running[future]
                 say(f"[{k}/{total}] {entry.name} ... ", end="")
@@ -156,7 +195,7 @@ def run_local(matrix: Matrix, entries: list[Entry], nproc: int | None = None, fo
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     summary.seconds = time.time() - start
-    say(f"benchmark {matrix.name}: {len(summary.done)} done, {len(summary.skipped)} skipped "
+    say(f"{label} {matrix.name}: {len(summary.done)} done, {len(summary.skipped)} skipped "
         f"(already done), {len(summary.failed)} failed"
         + (f", {total - len(summary.done) - len(summary.skipped) - len(summary.failed)} not run"
            if summary.interrupted else "")

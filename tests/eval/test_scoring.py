@@ -1,8 +1,10 @@
+"""Option scoring, metrics and evaluation (scoring and generation modes) against hand computations."""
+
 import pytest
 import torch
 
 from hpc_fed.data.collate import IGNORE_INDEX, Collator
-from hpc_fed.data.datasets.easyvqa import COLORS, load_easyvqa
+from hpc_fed.data.datasets.easyvqa import load_easyvqa
 from hpc_fed.data.records import Record
 from hpc_fed.eval.metrics import accuracy_counts
 from hpc_fed.eval.scoring import option_loglik
@@ -11,50 +13,6 @@ from hpc_fed.eval.scoring import option_loglik
 def _records():
     test = load_easyvqa("test")
     return test[:3]
-
-
-def test_loss_is_masked_to_answer_tokens_and_images_expand(processor):
-    col = Collator(processor)
-    recs = _records()
-    batch = col.train_batch(recs)
-    image_id = processor.tokenizer.convert_tokens_to_ids("<image>")
-    for i, r in enumerate(recs):
-        labels = batch["labels"][i]
-        supervised = labels[labels != IGNORE_INDEX].tolist()
-        assert supervised == col.answer_ids(r.answer, eos=False) + [processor.tokenizer.eos_token_id]
-        assert int((batch["input_ids"][i] == image_id).sum()) == 64  # (64 / 8)^2 patches
-        # the supervised tokens are the last real tokens of the row
-        n = int(batch["attention_mask"][i].sum())
-        assert batch["input_ids"][i, n - len(supervised):n].tolist() == supervised
-    assert batch["pixel_values"].shape == (3, 3, 64, 64)
-
-
-def test_text_only_records_mix_with_image_records(processor):
-    col = Collator(processor)
-    img = _records()[0]
-    txt = Record(id="t", question="what color is the shape?", answer="red", options=COLORS,
-                 text="the shape is red")
-    batch = col.train_batch([txt, img])
-    assert batch["pixel_values"].shape[0] == 1
-    image_id = processor.tokenizer.convert_tokens_to_ids("<image>")
-    assert int((batch["input_ids"][0] == image_id).sum()) == 0
-
-
-def test_image_anchor_row_runs_the_image_path_without_changing_the_loss(tiny_model_dir, processor):
-    from transformers import AutoModelForImageTextToText
-
-    model = AutoModelForImageTextToText.from_pretrained(tiny_model_dir).eval()
-    col = Collator(processor)
-    texts = [Record(id=f"t{i}", question="what color is the shape?", answer=a, options=COLORS,
-                    text=f"the shape is {a}") for i, a in enumerate(("red", "blue"))]
-    plain, anchored = col.train_batch(texts), col.train_batch(texts, image_anchor=True)
-    assert "pixel_values" not in plain and anchored["pixel_values"].shape[0] == 1
-    assert anchored["input_ids"].shape[0] == 3 and bool((anchored["labels"][2] == IGNORE_INDEX).all())
-    with torch.no_grad():
-        a, b = model(**plain).loss, model(**anchored).loss
-    assert torch.allclose(a, b, atol=1e-6)
-    img = _records()[0]  # a batch that has an image needs no anchor
-    assert col.train_batch([texts[0], img], image_anchor=True)["input_ids"].shape[0] == 2
 
 
 def test_option_scores_equal_teacher_forced_loglik(tiny_model_dir, processor):
@@ -173,3 +131,37 @@ def test_generation_mode_parses_replies_and_scores_open_answers(tiny_model_dir, 
     m = evaluate(model, col, choice + open_, torch.device("cpu"), 2, mode="generation")
     assert m["accuracy"] == pytest.approx(1 / 3) and m["invalid_rate"] == pytest.approx(1 / 3)
     assert m["vqa_accuracy"] == 0.5 and m["open_accuracy"] == 1.0 and m["closed_accuracy"] == 0.0
+
+
+def test_generation_counts_by_hand(tiny_model_dir, processor, monkeypatch):
+    """The generation path's own counts (what runs report) against hand counts: replies parsed to
+    options (a reply naming no option is wrong and counted invalid, never a class), open answers
+    matched after normalisation and split by answer type, empty subsets None."""
+    from transformers import AutoModelForImageTextToText
+
+    from hpc_fed.eval import generate as gen
+    from hpc_fed.eval.evaluate import evaluate
+
+    model = AutoModelForImageTextToText.from_pretrained(tiny_model_dir).eval()
+    hate = ("not-hateful", "hateful")
+    choice = [Record(id=f"c{i}", question="q?", answer=hate[y], options=hate)
+              for i, y in enumerate([1, 0, 0, 1, 0])]
+    replies = {"c0": "(B) hateful", "c1": "not hateful", "c2": "A or B", "c3": "C", "c4": "Hateful."}
+    open_answers = [("Yes.", "yes", "CLOSED"), ("no", "yes", "CLOSED"), ("the liver", "Liver", "OPEN"),
+                    ("kidney", "spleen", "OPEN"), ("Two", "2", "OPEN"), ("CT", "MRI", None),
+                    ("yes", "yes", None)]
+    open_ = [Record(id=f"o{i}", question="q?", answer=a, answer_type=t)
+             for i, (_, a, t) in enumerate(open_answers)]
+    replies.update({f"o{i}": r for i, (r, _, _) in enumerate(open_answers)})
+    monkeypatch.setattr(gen, "generate_replies", lambda m, c, rs, *a, **k: [replies[r.id] for r in rs])
+    m = evaluate(model, Collator(processor), choice + open_, torch.device("cpu"), 3, mode="generation",
+                 per_class=True)
+    # choice: right c0, c1; invalid c2 ("A or B"), c3 (no option C); c4 names hateful, label not-hateful
+    assert m["accuracy"] == pytest.approx(2 / 5) and m["invalid_rate"] == pytest.approx(2 / 5)
+    assert m["per_class"]["hateful"]["support"] == 2 and m["per_class"]["not-hateful"]["support"] == 3
+    # open: right o0 (closed), o2, o4 (open), o6 (untyped); wrong o1, o3, o5
+    assert m["vqa_accuracy"] == pytest.approx(4 / 7) and m["open_accuracy"] == pytest.approx(2 / 3)
+    assert m["closed_accuracy"] == pytest.approx(1 / 2)
+    assert (m["open_samples"], m["closed_samples"], m["samples"]) == (3, 2, 12)
+    only_closed = evaluate(model, Collator(processor), open_[:2], torch.device("cpu"), 2, mode="generation")
+    assert only_closed["open_accuracy"] is None and only_closed["closed_accuracy"] == 0.5

@@ -5,8 +5,16 @@ from collections import Counter, defaultdict
 import pytest
 
 from hpc_fed.data.datasets.easyvqa import PREFIT_EVERY
-from hpc_fed.data.datasets.easyvqa_tasks import (DARK, HINT_ACCURACY, REMARKS, image_attributes,
-                                                 load_claims, load_mc, load_memes, stated_attributes)
+from hpc_fed.data.datasets.easyvqa_tasks import (
+    DARK,
+    HINT_ACCURACY,
+    REMARKS,
+    image_attributes,
+    load_claims,
+    load_mc,
+    load_memes,
+    stated_attributes,
+)
 from hpc_fed.model.prefit import image_number
 
 

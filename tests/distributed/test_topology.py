@@ -1,7 +1,7 @@
 import pytest
 import torch
-
 from distributed_helpers import cpu_choice, spawn
+
 from hpc_fed.config import DistributedConfig
 from hpc_fed.distributed.backend import choose_backend
 from hpc_fed.errors import ConfigError

@@ -5,16 +5,15 @@ import torch
 
 from hpc_fed.distributed.collectives import LocalComm
 from hpc_fed.errors import ConfigError
-from hpc_fed.fed.regularizers import ProximalTerm, decoder_layer, prox_weights
 from hpc_fed.fed.methods import build_method
 from hpc_fed.fed.methods.scaffold import client_control_update, server_control_update
 from hpc_fed.fed.payload import RoundPayload
+from hpc_fed.fed.regularizers import ProximalTerm, decoder_layer, prox_weights
 
 
 def test_adaptive_window_on_a_real_peft_model(tiny_model_dir):
-    from hpc_fed.config import LoraSettings
+    from hpc_fed.config import LoraSettings, ModelConfig
     from hpc_fed.model.loading import apply_lora, load_base_model, trainable_parameters
-    from hpc_fed.config import ModelConfig
 
     model = apply_lora(load_base_model(ModelConfig(path=tiny_model_dir)), LoraSettings())
     names = [n for n, _ in trainable_parameters(model)]

@@ -1,0 +1,93 @@
+"""`hpc-fed launch` on one node or several (torchrun), its checks before any process starts, and
+the launchers/ scripts that wrap it."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+from cli_helpers import QUICK, ROOT, TINY
+
+from hpc_fed.launch.node import torchrun_command
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_torchrun_command_shapes():
+    one = torchrun_command(4, ["--config", "c.yaml", "fed.rounds=3"])
+    assert one[1:4] == ["-m", "torch.distributed.run", "--standalone"]
+    assert one[-6:] == ["--nproc-per-node=4", "-m", "hpc_fed.train", "--config", "c.yaml", "fed.rounds=3"]
+    two = torchrun_command(2, [], nnodes=2, rdzv_endpoint="h0:29500", rdzv_id="r")
+    assert "--standalone" not in two
+    assert two[3:11] == ["--nnodes", "2", "--rdzv-backend", "c10d", "--rdzv-endpoint", "h0:29500",
+                         "--rdzv-id", "r"]
+
+
+@pytest.mark.parametrize("nproc,gpus,ok", [(2, 2, True), (3, 2, False), (4, 0, True)])
+def test_more_ranks_than_gpus_is_refused_before_any_process(monkeypatch, capsys, nproc, gpus, ok):
+    from hpc_fed import cli
+
+    monkeypatch.setattr("hpc_fed.distributed.backend.visible_gpus", lambda: gpus)
+    execs = []
+    monkeypatch.setattr(os, "execv", lambda exe, cmd: execs.append(cmd))
+    rc = cli.main(["launch", "--nproc", str(nproc), "--config", QUICK])
+    err = capsys.readouterr().err
+    if ok:
+        assert rc == 0 and len(execs) == 1
+    else:
+        assert rc == 2 and not execs
+        assert err.count("\n") == 1 and "3 processes on this node but 2 visible GPU(s)" in err
+        assert "--nproc 2" in err and "distributed.device=cpu" in err
+    # a CPU run on a GPU machine, asked for explicitly, starts whatever the GPU count
+    execs.clear()
+    assert cli.main(["launch", "--nproc", str(nproc), "--config", QUICK,
+                     "distributed.device=cpu"]) == 0 and len(execs) == 1
+
+
+def test_multi_node_needs_a_rendezvous(capsys):
+    from hpc_fed import cli
+
+    assert cli.main(["launch", "--nnodes", "2", "--nproc", "1", "--config", QUICK]) == 2
+    assert "--rdzv-endpoint HOST:PORT" in capsys.readouterr().err
+
+
+def test_launchers_are_documented_executable_scripts():
+    scripts = sorted((ROOT / "launchers").glob("*.sh"))
+    assert [p.name for p in scripts] == ["multi_node.sh", "single_node.sh", "sweep.sh"]
+    for path in scripts:
+        assert os.access(path, os.X_OK), path
+        assert subprocess.run(["bash", "-n", str(path)]).returncode == 0
+        usage = subprocess.run([str(path), "--help"], capture_output=True, text=True, cwd=ROOT)
+        assert usage.returncode == 2 and f"launchers/{path.name}" in usage.stdout  # usage from the header
+
+
+def test_two_nodes_on_localhost_through_launchers_multi_node(tiny_model_dir, tmp_path):
+    """launchers/multi_node.sh started twice, as on two hosts: one world of 2 ranks."""
+    out, port = tmp_path / "run", _free_port()
+    procs, logs = [], [tmp_path / "node0.log", tmp_path / "node1.log"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NNODES": "2", "HEAD": "127.0.0.1", "PORT": str(port),
+           "NPROC": "1", "RUN_ID": "two-nodes", "HPC_FED_PYTHON": sys.executable}
+    try:
+        for node in (0, 1):
+            cmd = [str(ROOT / "launchers/multi_node.sh"), QUICK, f"model.path={tiny_model_dir}", *TINY,
+                   f"output.dir={out}"]
+            with open(logs[node], "w") as log:
+                procs.append(subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env))
+        codes = [p.wait(timeout=300) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert codes == [0, 0], "\n".join(log.read_text()[-2000:] for log in logs)
+    results = json.loads((out / "results.json").read_text())
+    assert results["world_size"] == 2 and results["client_groups"] == 2
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert sorted(c["group"] for c in rows[0]["clients"]) == [0, 1]  # both "nodes" trained a client
