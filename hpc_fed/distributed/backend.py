@@ -15,10 +15,13 @@ ranks than it has visible GPUs is refused before any process starts (`check_node
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import time
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -26,6 +29,8 @@ import torch.distributed as dist
 from hpc_fed.distributed.config import DistributedConfig
 from hpc_fed.distributed.collectives import install_strict_guard, strict_guard, strict_requested
 from hpc_fed.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,22 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def stale_extension_locks(max_age_s: float = 600.0) -> list[Path]:
+    """Lock files of torch JIT extension builds older than `max_age_s`. DeepSpeed builds a C++
+    op for its CPU accelerator on first use (minutes, silently); a build killed midway leaves
+    its lock behind and every later start waits for it forever, printing nothing."""
+    root = Path(os.environ.get("TORCH_EXTENSIONS_DIR") or Path.home() / ".cache" / "torch_extensions")
+    now = time.time()
+    found = []
+    for lock in [*root.glob("*/lock"), *root.glob("*/*/lock")]:
+        try:
+            if now - lock.stat().st_mtime > max_age_s:
+                found.append(lock)
+        except OSError:
+            continue
+    return found
+
+
 def init_distributed(cfg: DistributedConfig, init_method: str = "env://") -> BackendChoice:
     """Join the torch.distributed world that torchrun describes, or form a world of one.
 
@@ -95,6 +116,10 @@ def init_distributed(cfg: DistributedConfig, init_method: str = "env://") -> Bac
                                 timeout=timedelta(seconds=cfg.timeout_s),
                                 rank=int(os.environ["RANK"]), world_size=int(os.environ["WORLD_SIZE"]),
                                 **extra)
+    if os.environ.get("LOCAL_RANK", "0") == "0":
+        for lock in stale_extension_locks():
+            log.warning("hpc-fed: %s is a lock left by a killed JIT build of a C++ op; DeepSpeed will "
+                        "wait for it forever: remove it (rm %s) if no build is running", lock, lock)
     import deepspeed  # imported late: slow, and not needed for config errors
 
     deepspeed.init_distributed(dist_backend=choice.backend)  # adopts the group created above

@@ -110,7 +110,7 @@ def gpu_slots(nproc: int, jobs: int, gpu_ids: list[str]) -> list[dict[str, str]]
         return [{} for _ in range(jobs)]
     if nproc * jobs > len(gpu_ids):
         raise HpcFedError(f"{jobs} entries at once x {nproc} process(es) need {nproc * jobs} GPUs but "
-                          f"{len(gpu_ids)} are visible (one per rank under NCCL): run at most "
+                          f"{len(gpu_ids)} visible (one per rank under NCCL): run at most "
                           f"{len(gpu_ids) // nproc or 1} at once (--jobs / --local-jobs), fewer processes "
                           "per entry, or on the CPU with CUDA_VISIBLE_DEVICES= set empty")
     return [{"CUDA_VISIBLE_DEVICES": ",".join(gpu_ids[j * nproc:(j + 1) * nproc])} for j in range(jobs)]

@@ -61,3 +61,18 @@ def test_four_ranks_form_two_groups_of_consecutive_ranks(tmp_path):
     assert [g["sum"] for g in got] == [1.0, 1.0, 5.0, 5.0]
     assert [g["client"] for g in got] == [(0, 2), (1, 2), (0, 2), (1, 2)]
     assert got[2]["dp_ranks"] == [2, 3] and got[0]["dp_size"] == 2 and got[0]["mp"] == 1
+
+
+def test_a_lock_left_by_a_killed_extension_build_is_found(tmp_path, monkeypatch):
+    import os
+    import time
+
+    from hpc_fed.distributed.backend import stale_extension_locks
+
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
+    old, fresh = tmp_path / "py311_cpu" / "deepspeed_shm_comm" / "lock", tmp_path / "other" / "lock"
+    for lock in (old, fresh):
+        lock.parent.mkdir(parents=True)
+        lock.touch()
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    assert stale_extension_locks() == [old]  # a build in progress (a fresh lock) is left alone

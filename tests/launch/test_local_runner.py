@@ -11,6 +11,7 @@ import pytest
 
 from hpc_fed.benchmark import cli
 from hpc_fed.benchmark.matrix import expand
+from hpc_fed.errors import HpcFedError
 from hpc_fed.launch import local
 
 SCENARIOS = """\
@@ -159,3 +160,30 @@ def test_real_command_shapes(full):
     assert cmd[7] == full.base and cmd[8:] == e.overrides
     assert local.command_for(e, full.base, 1)[:6] == [sys.executable, "-m", "hpc_fed.cli", "train",
                                                       "--config", full.base]
+
+
+def test_each_running_entry_gets_its_own_gpus():
+    assert local.gpu_slots(2, 2, ["0", "1", "2", "3"]) == [{"CUDA_VISIBLE_DEVICES": "0,1"},
+                                                           {"CUDA_VISIBLE_DEVICES": "2,3"}]
+    assert local.gpu_slots(1, 2, ["3", "5"]) == [{"CUDA_VISIBLE_DEVICES": "3"}, {"CUDA_VISIBLE_DEVICES": "5"}]
+    assert local.gpu_slots(4, 3, []) == [{}, {}, {}]  # CPU: nothing to hand out
+    with pytest.raises(HpcFedError, match=r"need 6 GPUs but 4 visible.*at most 1 at once"):
+        local.gpu_slots(3, 2, ["0", "1", "2", "3"])
+
+
+def test_gpus_handed_to_concurrent_entries_never_overlap(tmp_path, capsys, monkeypatch):
+    path = _write(tmp_path, SMALL)
+    monkeypatch.setattr(local, "visible_gpu_ids", lambda: ["0", "1", "2", "3"])
+
+    def fake(entry, base, nproc):
+        code = (f"import json, os, pathlib, time; time.sleep(0.3); pathlib.Path({str(entry.results_path)!r})"
+                f".write_text(json.dumps({{'final': {{}}, 'gpus': os.environ['CUDA_VISIBLE_DEVICES']}}))")
+        return [sys.executable, "-c", code]
+
+    monkeypatch.setattr(local, "command_for", fake)
+    assert cli.main([str(path), "--jobs", "2", "--nproc", "2"]) == 0
+    gpus = [json.loads(e.results_path.read_text())["gpus"] for e in expand(path).entries]
+    assert sorted(set(gpus)) == ["0,1", "2,3"] and len(gpus) == 4
+    monkeypatch.setattr(local, "visible_gpu_ids", lambda: ["0"])
+    assert cli.main([str(path), "--jobs", "2", "--force"]) == 2
+    assert "need 2 GPUs but 1 visible" in capsys.readouterr().err
