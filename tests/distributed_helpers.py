@@ -40,3 +40,16 @@ def spawn(fn, world: int, tmp_path: Path, *args) -> None:
     """Run fn(rank, world, *args) on `world` gloo ranks; a failure in any rank fails the test."""
     init_file = str(tmp_path / f"init-{os.getpid()}-{id(fn)}")
     mp.spawn(_worker, args=(world, init_file, fn, args), nprocs=world, join=True)
+
+
+def tiny_run_config(model_dir, out_dir, stage, ranks_per_client, extra=()):
+    """A 2-round run of the tiny model over 4 clients (3 sampled), 2 local steps each."""
+    from hpc_fed.config import load_config
+
+    return load_config(None, [
+        f"model.path={model_dir}", "model.lora.r=4", "data.max_train_samples=96",
+        "data.max_test_samples=24", "fed.rounds=2", "fed.num_clients=4", "fed.sample_clients=3",
+        f"fed.ranks_per_client={ranks_per_client}", "train.local_steps=2",
+        "train.micro_batch_size=4", "train.lr=0.01", f"train.zero_stage={stage}",
+        "train.deepspeed={zero_optimization: {stage3_param_persistence_threshold: 0}}",
+        "eval.every=1", "eval.batch_size=8", f"output.dir={out_dir}", *extra])

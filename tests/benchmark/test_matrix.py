@@ -6,66 +6,17 @@ import json
 from pathlib import Path
 
 import pytest
+from matrix_helpers import FULL, SMALL, write_matrix
 
 from hpc_fed.benchmark import cli
 from hpc_fed.benchmark.matrix import expand, format_table, safe_component, select
 from hpc_fed.errors import ConfigError
 
-SCENARIOS = """\
-scenarios:
-  aligned: {key: data.alpha, values: [5.0, 1.0, 0.5]}
-  missing: {key: data.beta, values: [0.3, 0.4, 0.5]}
-  cross:   {key: data.k, values: [3, 5, 7]}
-  hybrid:  {key: data.p, values: [0.8, 0.7, 0.6]}
-"""
-
-
-FULL = """\
-name: offline
-base: base.yaml
-overrides: [fed.rounds=6]
-output_root: {root}
-nproc: 2
-seeds: [0, 1]
-datasets:
-  claims: [data.max_train_samples=100]
-  mc: [data.max_train_samples=200]
-""" + SCENARIOS + """\
-methods:
-  FedAvg: [fed.algorithm=fedavg]
-  FedProx: [fed.algorithm=fedprox]
-  FedAvg+prompt: [fed.algorithm=fedavg, data.prompt=modality_agnostic]
-baselines:
-  Zero-shot: {overrides: [baseline=zero_shot], per: dataset}
-  Local: {overrides: [baseline=local], per: setting}
-  Centralized: {overrides: [baseline=centralized], per: setting}
-"""
-
-
-SMALL = """\
-base: base.yaml
-output_root: {root}
-seeds: [0, 1]
-datasets:
-  d: []
-scenarios:
-  missing: {key: data.beta, values: [0.3, 0.5]}
-methods:
-  FedAvg: [fed.algorithm=fedavg]
-"""
-
-
-def _write(tmp_path: Path, text: str, name: str = "matrix.yaml") -> Path:
-    (tmp_path / "base.yaml").write_text("fed: {rounds: 1}\n")
-    path = tmp_path / name
-    path.write_text(text.replace("{root}", str(tmp_path / "out")))
-    return path
-
 
 @pytest.fixture(scope="module")
 def full(tmp_path_factory):
     """The 244-entry matrix (expanded once: validation loads ~120 run configs)."""
-    return expand(_write(tmp_path_factory.mktemp("full"), FULL))
+    return expand(write_matrix(tmp_path_factory.mktemp("full"), FULL))
 
 
 def test_expansion_count_order_and_stable_indices(full):
@@ -138,7 +89,7 @@ def test_overrides_load_as_a_run_config(full):
 
 
 def test_defaults_seed_keys_and_safe_names(tmp_path):
-    path = _write(tmp_path, """\
+    path = write_matrix(tmp_path, """\
 base: base.yaml
 seed_keys: [data.seed]
 datasets:
@@ -159,7 +110,7 @@ methods:
 
 
 def test_base_resolved_beside_the_matrix_file(tmp_path, monkeypatch):
-    path = _write(tmp_path, SMALL)
+    path = write_matrix(tmp_path, SMALL)
     monkeypatch.chdir("/")
     assert Path(expand(path).base) == tmp_path / "base.yaml"
 
@@ -179,7 +130,7 @@ def test_base_resolved_beside_the_matrix_file(tmp_path, monkeypatch):
     (lambda t: t + "jobs: two\n", "jobs"),
 ])
 def test_validation_errors_name_the_key(tmp_path, edit, key):
-    path = _write(tmp_path, edit(SMALL))
+    path = write_matrix(tmp_path, edit(SMALL))
     with pytest.raises(ConfigError) as err:
         expand(path)
     msg = str(err.value)
@@ -187,21 +138,22 @@ def test_validation_errors_name_the_key(tmp_path, edit, key):
 
 
 def test_duplicate_names_between_method_and_baseline(tmp_path):
-    path = _write(tmp_path, SMALL + "baselines:\n  FedAvg: {overrides: [baseline=local], per: setting}\n")
+    path = write_matrix(tmp_path,
+                        SMALL + "baselines:\n  FedAvg: {overrides: [baseline=local], per: setting}\n")
     with pytest.raises(ConfigError, match="share the name"):
         expand(path)
 
 
 def test_schema_typo_fails_at_expansion_naming_the_entry(tmp_path):
-    path = _write(tmp_path, SMALL.replace("[fed.algorithm=fedavg]", "[fed.algoritm=fedavg]"))
+    path = write_matrix(tmp_path, SMALL.replace("[fed.algorithm=fedavg]", "[fed.algoritm=fedavg]"))
     with pytest.raises(ConfigError) as err:
         expand(path)
     msg = str(err.value)
     assert "entry 0 (d/missing-beta0.3/FedAvg/seed0)" in msg and "algoritm" in msg
-    path = _write(tmp_path, SMALL.replace("seeds: [0, 1]", "seeds: [0, 1]\nseed_keys: [fed.sed]"))
+    path = write_matrix(tmp_path, SMALL.replace("seeds: [0, 1]", "seeds: [0, 1]\nseed_keys: [fed.sed]"))
     with pytest.raises(ConfigError, match="fed.sed"):
         expand(path)
-    path = _write(tmp_path, SMALL.replace("[fed.algorithm=fedavg]", "[fed.algorithm=fedsgd]"))
+    path = write_matrix(tmp_path, SMALL.replace("[fed.algorithm=fedavg]", "[fed.algorithm=fedsgd]"))
     with pytest.raises(ConfigError, match="fed.algorithm"):
         expand(path)
     assert len(expand(path, validate=False).entries) == 4
@@ -213,7 +165,7 @@ def _done(entry, accuracy=0.5):
 
 
 def test_list_marks_done_entries(tmp_path, capsys):
-    path = _write(tmp_path, SMALL)
+    path = write_matrix(tmp_path, SMALL)
     m = expand(path)
     _done(m.entries[2])
     assert cli.main([str(path), "--list"]) == 0
@@ -229,7 +181,7 @@ def test_list_marks_done_entries(tmp_path, capsys):
 
 
 def test_dry_run_prints_commands(tmp_path, capsys):
-    path = _write(tmp_path, SMALL)
+    path = write_matrix(tmp_path, SMALL)
     m = expand(path)
     _done(m.entries[0])
     assert cli.main([str(path), "--dry-run", "--nproc", "3"]) == 0
@@ -246,7 +198,7 @@ def test_dry_run_prints_commands(tmp_path, capsys):
 
 
 def test_index_out_of_range_and_no_match(tmp_path, capsys):
-    path = _write(tmp_path, SMALL)
+    path = write_matrix(tmp_path, SMALL)
     assert cli.main([str(path), "--index", "4"]) == 2
     assert "out of range" in capsys.readouterr().err
     assert cli.main([str(path), "--only", "zzz*"]) == 2

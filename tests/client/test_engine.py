@@ -4,19 +4,7 @@ ZeRO stage; a fresh optimizer per client."""
 from __future__ import annotations
 
 import torch
-from distributed_helpers import cpu_choice, spawn
-
-
-def _cfg(model_dir, out_dir, stage, ranks_per_client, extra=()):
-    from hpc_fed.config import load_config
-
-    return load_config(None, [
-        f"model.path={model_dir}", "model.lora.r=4", "data.max_train_samples=96",
-        "data.max_test_samples=24", "fed.rounds=2", "fed.num_clients=4", "fed.sample_clients=3",
-        f"fed.ranks_per_client={ranks_per_client}", "train.local_steps=2",
-        "train.micro_batch_size=4", "train.lr=0.01", f"train.zero_stage={stage}",
-        "train.deepspeed={zero_optimization: {stage3_param_persistence_threshold: 0}}",
-        "eval.every=1", "eval.batch_size=8", f"output.dir={out_dir}", *extra])
+from distributed_helpers import cpu_choice, spawn, tiny_run_config
 
 
 def _zero_lr_worker(rank, world, model_dir, out_dir):
@@ -32,7 +20,7 @@ def _zero_lr_worker(rank, world, model_dir, out_dir):
 
     out = {}
     for stage, with_refresh in [(s, True) for s in (0, 1, 2, 3)] + [(2, False), (3, False)]:
-        cfg = _cfg(model_dir, out_dir, stage, world)
+        cfg = tiny_run_config(model_dir, out_dir, stage, world)
         topo = build_topology(world, cpu_choice())
         torch.manual_seed(0)
         engine = ClientEngine(apply_lora(load_base_model(cfg.model), cfg.model.lora), topo,

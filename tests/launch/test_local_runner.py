@@ -5,70 +5,20 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import pytest
+from matrix_helpers import FULL, SMALL, write_matrix
 
 from hpc_fed.benchmark import cli
 from hpc_fed.benchmark.matrix import expand
 from hpc_fed.errors import HpcFedError
 from hpc_fed.launch import local
 
-SCENARIOS = """\
-scenarios:
-  aligned: {key: data.alpha, values: [5.0, 1.0, 0.5]}
-  missing: {key: data.beta, values: [0.3, 0.4, 0.5]}
-  cross:   {key: data.k, values: [3, 5, 7]}
-  hybrid:  {key: data.p, values: [0.8, 0.7, 0.6]}
-"""
-
-
-FULL = """\
-name: offline
-base: base.yaml
-overrides: [fed.rounds=6]
-output_root: {root}
-nproc: 2
-seeds: [0, 1]
-datasets:
-  claims: [data.max_train_samples=100]
-  mc: [data.max_train_samples=200]
-""" + SCENARIOS + """\
-methods:
-  FedAvg: [fed.algorithm=fedavg]
-  FedProx: [fed.algorithm=fedprox]
-  FedAvg+prompt: [fed.algorithm=fedavg, data.prompt=modality_agnostic]
-baselines:
-  Zero-shot: {overrides: [baseline=zero_shot], per: dataset}
-  Local: {overrides: [baseline=local], per: setting}
-  Centralized: {overrides: [baseline=centralized], per: setting}
-"""
-
-
-SMALL = """\
-base: base.yaml
-output_root: {root}
-seeds: [0, 1]
-datasets:
-  d: []
-scenarios:
-  missing: {key: data.beta, values: [0.3, 0.5]}
-methods:
-  FedAvg: [fed.algorithm=fedavg]
-"""
-
-
-def _write(tmp_path: Path, text: str, name: str = "matrix.yaml") -> Path:
-    (tmp_path / "base.yaml").write_text("fed: {rounds: 1}\n")
-    path = tmp_path / name
-    path.write_text(text.replace("{root}", str(tmp_path / "out")))
-    return path
-
 
 @pytest.fixture(scope="module")
 def full(tmp_path_factory):
     """The 244-entry matrix (expanded once: validation loads ~120 run configs)."""
-    return expand(_write(tmp_path_factory.mktemp("full"), FULL))
+    return expand(write_matrix(tmp_path_factory.mktemp("full"), FULL))
 
 
 def _done(entry, accuracy=0.5):
@@ -95,7 +45,7 @@ def fake_runs(monkeypatch):
 
 
 def test_local_runner_skips_continues_and_summarises(tmp_path, capsys, fake_runs):
-    path = _write(tmp_path, SMALL)
+    path = write_matrix(tmp_path, SMALL)
     m = expand(path)
     _done(m.entries[1])
     assert cli.main([str(path), "--local"]) == 1
@@ -123,7 +73,7 @@ def test_local_runner_skips_continues_and_summarises(tmp_path, capsys, fake_runs
 
 def test_jobs_run_entries_at_once_and_share_the_cores(tmp_path, capsys, monkeypatch):
     """Each fake entry waits (up to 20 s) for a file the other one writes: only overlap passes."""
-    path = _write(tmp_path, SMALL)
+    path = write_matrix(tmp_path, SMALL)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(local, "usable_cpus", lambda: 8)
 
@@ -146,7 +96,7 @@ def test_jobs_run_entries_at_once_and_share_the_cores(tmp_path, capsys, monkeypa
 
 
 def test_exit_zero_without_results_is_a_failure(tmp_path, capsys, monkeypatch):
-    path = _write(tmp_path, SMALL)
+    path = write_matrix(tmp_path, SMALL)
     monkeypatch.setattr(local, "command_for", lambda entry, base, nproc: [sys.executable, "-c", "pass"])
     assert cli.main([str(path), "--only", "*beta0.3*seed0"]) == 1
     out = capsys.readouterr().out
@@ -172,7 +122,7 @@ def test_each_running_entry_gets_its_own_gpus():
 
 
 def test_gpus_handed_to_concurrent_entries_never_overlap(tmp_path, capsys, monkeypatch):
-    path = _write(tmp_path, SMALL)
+    path = write_matrix(tmp_path, SMALL)
     monkeypatch.setattr(local, "visible_gpu_ids", lambda: ["0", "1", "2", "3"])
 
     def fake(entry, base, nproc):

@@ -3,19 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from distributed_helpers import cpu_choice, spawn
-
-
-def _cfg(model_dir, out_dir, stage, ranks_per_client, extra=()):
-    from hpc_fed.config import load_config
-
-    return load_config(None, [
-        f"model.path={model_dir}", "model.lora.r=4", "data.max_train_samples=96",
-        "data.max_test_samples=24", "fed.rounds=2", "fed.num_clients=4", "fed.sample_clients=3",
-        f"fed.ranks_per_client={ranks_per_client}", "train.local_steps=2",
-        "train.micro_batch_size=4", "train.lr=0.01", f"train.zero_stage={stage}",
-        "train.deepspeed={zero_optimization: {stage3_param_persistence_threshold: 0}}",
-        "eval.every=1", "eval.batch_size=8", f"output.dir={out_dir}", *extra])
+from distributed_helpers import cpu_choice, spawn, tiny_run_config
 
 
 def _baselines_worker(rank, world, model_dir, out_dir):
@@ -25,7 +13,7 @@ def _baselines_worker(rank, world, model_dir, out_dir):
     for name, extra in [("zero_shot", ()), ("local", ()), ("local", ("fed.local_client=3",)),
                         ("centralized", ("data.scenario=cross", "data.k=2"))]:
         tag = name + ("_one" if name == "local" and extra else "")
-        cfg = _cfg(model_dir, f"{out_dir}/{tag}", 2, 1,
+        cfg = tiny_run_config(model_dir, f"{out_dir}/{tag}", 2, 1,
                    extra=(f"baseline={name}", "eval.every=0", "output.save_adapter=false", *extra))
         topo = build_topology(client_group_size(cfg, world), cpu_choice())  # as hpc_fed.train.main
         run_class(cfg.baseline)(cfg, topo).run()

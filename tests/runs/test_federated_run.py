@@ -5,19 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from distributed_helpers import cpu_choice, spawn
-
-
-def _cfg(model_dir, out_dir, stage, ranks_per_client, extra=()):
-    from hpc_fed.config import load_config
-
-    return load_config(None, [
-        f"model.path={model_dir}", "model.lora.r=4", "data.max_train_samples=96",
-        "data.max_test_samples=24", "fed.rounds=2", "fed.num_clients=4", "fed.sample_clients=3",
-        f"fed.ranks_per_client={ranks_per_client}", "train.local_steps=2",
-        "train.micro_batch_size=4", "train.lr=0.01", f"train.zero_stage={stage}",
-        "train.deepspeed={zero_optimization: {stage3_param_persistence_threshold: 0}}",
-        "eval.every=1", "eval.batch_size=8", f"output.dir={out_dir}", *extra])
+from distributed_helpers import cpu_choice, spawn, tiny_run_config
 
 
 def _federated_worker(rank, world, model_dir, out_dir, stage, ranks_per_client):
@@ -37,7 +25,7 @@ def _federated_worker(rank, world, model_dir, out_dir, stage, ranks_per_client):
             self.globals[t] = {k: v.clone() for k, v in self.state.global_adapter.items()}
             return super().run_round(t)
 
-    cfg = _cfg(model_dir, out_dir, stage, ranks_per_client)
+    cfg = tiny_run_config(model_dir, out_dir, stage, ranks_per_client)
     topo = build_topology(ranks_per_client, cpu_choice())
     run = RecordingRun.__new__(RecordingRun)
     run.trained, run.globals = {}, {}
@@ -128,7 +116,7 @@ def _algorithms_worker(rank, world, model_dir, out_dir):
     topo = build_topology(1, cpu_choice())
     out = {}
     for name, overrides in ALGORITHMS.items():
-        cfg = _cfg(model_dir, f"{out_dir}/{name}", 2, 1,
+        cfg = tiny_run_config(model_dir, f"{out_dir}/{name}", 2, 1,
                    extra=(*overrides, "fed.server_lr=0.01", "eval.every=0",
                           "eval.initial=false", "output.save_adapter=false"))
         run = FederatedRun(cfg, topo)
@@ -163,7 +151,7 @@ def _image_free_batches_worker(rank, world, model_dir, out_dir, stage):
     from hpc_fed.distributed import build_topology
     from hpc_fed.runs.federated import FederatedRun
 
-    cfg = _cfg(model_dir, out_dir, stage, 2, extra=("data.scenario=missing", "data.beta=0.9",
+    cfg = tiny_run_config(model_dir, out_dir, stage, 2, extra=("data.scenario=missing", "data.beta=0.9",
                                                     "eval.every=0", "output.save_adapter=false"))
     FederatedRun(cfg, build_topology(2, cpu_choice())).run()
 
