@@ -147,12 +147,13 @@ class StrictGuard:
 
     def check(self, op: str, frame, args: tuple, kwargs: dict) -> None:
         """`frame`: the caller of torch.distributed.<op>."""
-        while frame is not None and _is_under(Path(frame.f_code.co_filename), _TORCH):
+        while frame is not None and _origin(frame.f_code.co_filename) == "torch":
             frame = frame.f_back  # torch calling itself (e.g. object collectives)
-        path = Path(frame.f_code.co_filename) if frame is not None else Path("<unknown>")
-        where = f"{path}:{frame.f_lineno if frame is not None else 0}"
+        filename = frame.f_code.co_filename if frame is not None else "<unknown>"
+        where = f"{filename}:{frame.f_lineno if frame is not None else 0}"
+        origin = _origin(filename)
         tensors = list(_tensors_in(args, kwargs))
-        if _same_file(path, _OWNER):
+        if origin == "owner":
             comm = getattr(_current, "comm", None)
             bad = [t.device for t in tensors if comm is not None and t.device != comm.device]
             if bad:
@@ -163,7 +164,7 @@ class StrictGuard:
             with self._lock:
                 self.owner_calls.append((op, scope))
             return
-        if _is_library(path):
+        if origin == "library":
             bad = [t.device for t in tensors if self.backend == "nccl" and t.device.type != "cuda"]
             if bad:
                 raise StrictCollectiveError(f"torch.distributed.{op} from {where} got a tensor on "
@@ -185,25 +186,21 @@ _guard: StrictGuard | None = None
 _current = threading.local()  # the Comm whose method is running (its device is the expected one)
 
 
-def _is_under(path: Path, root: Path) -> bool:
+@functools.lru_cache(maxsize=4096)
+def _origin(filename: str) -> str:
+    """torch | owner (this module) | library (installed third-party code: DeepSpeed,
+    transformers, ...) | other (hpc_fed elsewhere, tests, scripts)."""
     try:
-        path.resolve().relative_to(root)
-        return True
-    except (ValueError, OSError):
-        return False
-
-
-def _is_library(path: Path) -> bool:
-    """Installed third-party code (DeepSpeed, transformers, peft, ...), not hpc_fed itself."""
-    parts = set(path.parts)
-    return bool(parts & {"site-packages", "dist-packages"}) and not _is_under(path, _PACKAGE)
-
-
-def _same_file(path: Path, other: Path) -> bool:
-    try:
-        return path.resolve() == other
+        path = Path(filename).resolve()
     except OSError:
-        return False
+        return "other"
+    if path == _OWNER:
+        return "owner"
+    if path.is_relative_to(_TORCH):
+        return "torch"
+    if {"site-packages", "dist-packages"} & set(path.parts) and not path.is_relative_to(_PACKAGE):
+        return "library"
+    return "other"
 
 
 def _tensors_in(args: tuple, kwargs: dict):
