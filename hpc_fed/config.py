@@ -5,7 +5,7 @@ implement them:
 
   model        hpc_fed/model/config.py        data    hpc_fed/data/config.py
   fed          hpc_fed/fed/config.py          train   hpc_fed/client/config.py
-  eval         hpc_fed/eval/config.py         output  hpc_fed/runtime/config.py
+  eval         hpc_fed/eval/config.py         output, checkpoint  hpc_fed/runtime/config.py
   distributed  hpc_fed/distributed/config.py  baseline: a run kind of hpc_fed/runs/
 
 This module composes them, and holds the rules that span sections (CROSS_RULES). `load_config`
@@ -32,10 +32,11 @@ from hpc_fed.eval.config import EvalConfig
 from hpc_fed.fed.config import FedConfig
 from hpc_fed.model.config import LoraSettings, ModelConfig, TinyModelConfig
 from hpc_fed.runs import RUNS
-from hpc_fed.runtime.config import OutputConfig
+from hpc_fed.runtime.config import CheckpointConfig, OutputConfig
 
 __all__ = ["RunConfig", "ModelConfig", "LoraSettings", "TinyModelConfig", "DataConfig", "FedConfig",
-           "TrainConfig", "EvalConfig", "OutputConfig", "DistributedConfig", "load_config", "to_yaml"]
+           "TrainConfig", "EvalConfig", "OutputConfig", "CheckpointConfig", "DistributedConfig",
+           "load_config", "to_yaml", "to_container"]
 
 
 @dataclass
@@ -46,6 +47,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     distributed: DistributedConfig = field(default_factory=DistributedConfig)
     baseline: str = "none"  # none | zero_shot | local | centralized (see hpc_fed/runs/)
 
@@ -132,7 +134,8 @@ def validate(cfg: RunConfig) -> None:
     """Every section's own rules, then the rules across sections; the first broken one raises a
     ConfigError naming the key, the value and the fix."""
     require(cfg.baseline in RUNS, f"baseline ({cfg.baseline!r}) must be one of {tuple(RUNS)}")
-    for section in (cfg.model, cfg.data, cfg.fed, cfg.train, cfg.eval, cfg.output, cfg.distributed):
+    for section in (cfg.model, cfg.data, cfg.fed, cfg.train, cfg.eval, cfg.output, cfg.checkpoint,
+                    cfg.distributed):
         section.check()
     for rule in CROSS_RULES:
         rule(cfg)
@@ -180,3 +183,8 @@ CROSS_RULES = (_whole_adapter, _warmup, _clients_for_data, _eval_mode_for_data, 
 
 def to_yaml(cfg: RunConfig) -> str:
     return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+
+
+def to_container(cfg: RunConfig) -> dict:
+    """The config as plain JSON-able dicts (what a checkpoint records)."""
+    return OmegaConf.to_container(OmegaConf.structured(cfg))

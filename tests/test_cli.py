@@ -90,7 +90,7 @@ def test_bad_config_stops_before_launch_with_one_clear_message(tmp_path):
     proc = _hpc_fed("launch", "--nproc", "2", "--config", QUICK, "fed.ranks_per_client=3")
     assert proc.returncode == 2 and "fed.ranks_per_client (3)" in proc.stderr
     proc = _hpc_fed("train", "--config", QUICK, f"model.path={tmp_path / 'none'}",
-                    "model.tiny.build_if_missing=false")
+                    "model.tiny.build_if_missing=false", f"output.dir={tmp_path / 'run'}")
     assert proc.returncode == 2 and "make-tiny-model" in proc.stderr and "Traceback" not in proc.stderr
 
 

@@ -50,6 +50,7 @@ def check(args) -> None:
     from hpc_fed.config import load_config
     from hpc_fed.distributed.backend import visible_gpus
     from hpc_fed.launch.plan import check_layout
+    from hpc_fed.runtime.rundir import preflight
 
     if args.nproc < 1 or args.nnodes < 1:
         raise HpcFedError(f"--nproc ({args.nproc}) and --nnodes ({args.nnodes}) must be >= 1")
@@ -61,6 +62,9 @@ def check(args) -> None:
         raise HpcFedError(f"override {bad[0]!r} is not key=value (e.g. fed.rounds=3)")
     cfg = load_config(args.config, args.overrides)
     check_layout(cfg, args.nnodes, args.nproc, visible_gpus())
+    problem = preflight(cfg, args.nnodes * args.nproc)  # a finished run, a checkpoint it cannot continue
+    if problem:
+        raise HpcFedError(problem)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from dataclasses import replace
+from pathlib import Path
 
 from hpc_fed.errors import HpcFedError
 
@@ -38,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     from hpc_fed.config import load_config
     from hpc_fed.distributed.backend import visible_gpus
     from hpc_fed.launch.plan import check_layout, resolve
+    from hpc_fed.runtime.rundir import preflight
 
     args = build_parser().parse_intermixed_args(argv)
     bad = [o for o in args.overrides if "=" not in o]
@@ -46,16 +49,23 @@ def main(argv: list[str] | None = None) -> int:
             raise HpcFedError(f"override {bad[0]!r} is not key=value (e.g. fed.rounds=3)")
         spec = resolve(args.config, args.index, args.overrides)
         cfg = load_config(spec.config, spec.overrides)
+        finished = spec.done or bool(cfg.output.dir and (Path(cfg.output.dir) / "results.json").is_file())
+        if finished and args.force:  # rerun: the finished run is replaced once the new one starts
+            spec = replace(spec, overrides=[*spec.overrides, "output.overwrite=true"])
+            cfg = load_config(spec.config, spec.overrides)
         # run on the batch node, the first node of the allocation: its GPUs are the nodes' GPUs
         layout = check_layout(cfg, args.nnodes, args.nproc_per_node, visible_gpus())
+        what = f"entry [{spec.index}] {spec.name}" if spec.index is not None else spec.name
+        if spec.done and not args.force:
+            print(f"hpc-fed prepare: {what} is already done ({cfg.output.dir}/results.json exists); "
+                  "nothing to run (--force, or FORCE=1 for slurm/benchmark.sh, reruns it)", file=sys.stderr)
+            return EXIT_DONE
+        problem = preflight(cfg, args.nnodes * args.nproc_per_node)  # a checkpoint it cannot continue
+        if problem:
+            raise HpcFedError(problem + " (or FORCE=1 to rerun a finished run)")
     except HpcFedError as exc:
         print(f"hpc-fed prepare: error: {exc}", file=sys.stderr)
         return EXIT_BAD
-    what = f"entry [{spec.index}] {spec.name}" if spec.index is not None else spec.name
-    if spec.done and not args.force:
-        print(f"hpc-fed prepare: {what} is already done ({cfg.output.dir}/results.json exists); "
-              "nothing to run (--force, or FORCE=1 for slurm/benchmark.sh, reruns it)", file=sys.stderr)
-        return EXIT_DONE
     print(f"hpc-fed prepare: {what}: {layout}; run directory {cfg.output.dir or 'runs/run-<time>'}",
           file=sys.stderr)
     print(f"HPC_FED_NAME={shlex.quote(spec.name)}")

@@ -181,7 +181,9 @@ def submit(args, ex, matrix, entries, todo, folder: Path, report_dir: Path, task
         e.run_dir.mkdir(parents=True, exist_ok=True)
     print(f"sweep {matrix.name}: {len(todo)} entries to slurm ({args.nodes} node(s) x {tasks} task(s) "
           f"each), skipped {len(entries) - len(todo)} done")
-    specs = [EntryJob(e.name, ("--config", matrix.base, *e.overrides), str(e.results_path), cwd)
+    # --force reruns done entries: their finished run is replaced once the new one starts
+    specs = [EntryJob(e.name, ("--config", matrix.base, *e.overrides,
+                               *(["output.overwrite=true"] if e.done else [])), str(e.results_path), cwd)
              for e in todo]
     try:
         jobs = ex.map_array(run_entry_job, specs)

@@ -15,7 +15,7 @@ from hpc_fed.client.config import resolve_precision
 from hpc_fed.client.engine import ClientEngine
 from hpc_fed.client.local import ClientResult, train_client
 from hpc_fed.client.schedule import round_lr
-from hpc_fed.config import RunConfig
+from hpc_fed.config import RunConfig, to_container
 from hpc_fed.data.collate import Collator
 from hpc_fed.data.federated import build_federated_data, check_scorable, partition_summary
 from hpc_fed.data.registry import headline_metric
@@ -30,8 +30,10 @@ from hpc_fed.fed.sampling import assign_clients, sample_clients
 from hpc_fed.fed.state import FederatedState
 from hpc_fed.model.build import ensure_model
 from hpc_fed.model.loading import apply_lora, load_base_model, load_processor
+from hpc_fed.errors import ConfigError, HpcFedError
+from hpc_fed.runtime import checkpoint
 from hpc_fed.runtime.progress import RoundTable
-from hpc_fed.runtime.rundir import RunDir
+from hpc_fed.runtime.rundir import RunDir, resume_mismatch
 from hpc_fed.runtime.stop import StopRequest
 from hpc_fed.runtime.timing import PhaseTimer
 
@@ -44,7 +46,7 @@ class FederatedRun:
     def __init__(self, cfg: RunConfig, topo: Topology):
         self.cfg, self.topo = cfg, topo
         self.stop = StopRequest()  # SIGUSR2 or $HPC_FED_STOP_FILE: stop cleanly after a round
-        self.rundir = RunDir.create(cfg, topo.world)
+        self.rundir = RunDir.open(cfg, topo.world)  # writes nothing until start() below
         ensure_model(cfg.model, topo.world)
         self.dtype = resolve_precision(cfg.train.precision, topo.device)
         processor = load_processor(cfg.model)
@@ -60,6 +62,10 @@ class FederatedRun:
         self.method = method_from_config(cfg.fed, self.engine.names, num_decoder_layers(model.config))
         self.state = FederatedState(round=0, global_adapter=self._broadcast_initial(),
                                     method_state=self.method.state_dict())
+        self.initial = self.final = None  # evaluations so far (restored on resume)
+        self.elapsed = 0.0  # seconds of earlier attempts of this run
+        resumed = self.resume() if self.rundir.resume_from is not None else None
+        self.rundir.start(cfg, resumed)
         self.rundir.write_json("partition.json", partition_summary(self.data, cfg.data))
 
     def build_data(self):
@@ -70,6 +76,43 @@ class FederatedRun:
         adapter = self.engine.read_adapter()
         flat = self.topo.world.broadcast(flatten(adapter, self.engine.names), src=0)
         return unflatten(flat, adapter, self.engine.names)
+
+    # --- checkpoints -------------------------------------------------------------------
+    def resume(self) -> int:
+        """Continue from the checkpoint the run directory names: rank 0 reads it, every rank
+        gets it (no shared filesystem needed); refused when the config or the world differs."""
+        found = error = None
+        if self.topo.is_main:
+            try:
+                found = checkpoint.load(self.rundir.resume_from)
+                error = resume_mismatch(found.meta, self.cfg, self.topo.world_size, self.rundir.path)
+            except HpcFedError as exc:
+                error = str(exc)
+        error, found = self.topo.world.broadcast_object((error, None if error else found), src=0)
+        if error:
+            raise ConfigError(error)
+        self.state.global_adapter = {n: found.adapter[n].float() for n in self.engine.names}
+        self.method.load_state_dict(found.method_state)
+        self.state.method_state = self.method.state_dict()
+        self.state.round = found.round
+        self.initial, self.final = found.meta.get("initial"), found.meta.get("final")
+        self.elapsed = float(found.meta.get("seconds", 0.0))
+        self.engine.write_adapter(self.state.global_adapter)
+        log.info("resuming %s after round %d of %d (checkpoint %s)", self.rundir.path, found.round,
+                 self.cfg.fed.rounds, self.rundir.resume_from.name)
+        return found.round
+
+    def save_checkpoint(self, seconds: float) -> None:
+        """Rank 0 writes the state after self.state.round rounds (every rank holds the same)."""
+        if not self.topo.is_main:
+            return
+        meta = {"world_size": self.topo.world_size, "client_groups": self.topo.num_groups,
+                "config": to_container(self.cfg), "initial": self.initial, "final": self.final,
+                "seconds": round(seconds, 1)}
+        checkpoint.save(self.rundir.checkpoints,
+                        checkpoint.Checkpoint(self.state.round, self.state.global_adapter,
+                                              self.method.state_dict(), meta),
+                        self.cfg.checkpoint.keep)
 
     # --- one round --------------------------------------------------------------------
     def local_training(self, payload: RoundPayload, clients: list[int], round_idx: int,
@@ -151,21 +194,28 @@ class FederatedRun:
 
     # --- whole run ----------------------------------------------------------------------
     def run(self) -> dict:
-        cfg, start = self.cfg, time.time()
+        cfg, start = self.cfg, time.time() - self.elapsed
+        every = cfg.checkpoint.every
         table = RoundTable(cfg.fed.rounds, enabled=self.topo.is_main)
-        initial = self.evaluate_global(views=True) if cfg.eval.initial else None
-        table.initial(initial)
-        final = None
+        if self.state.round == 0:
+            self.initial = self.evaluate_global(views=True) if cfg.eval.initial else None
+        table.initial(self.initial)
         for t in range(self.state.round, cfg.fed.rounds):
             row = self.run_round(t)
-            final = row["eval"] or final
+            self.final = row["eval"] or self.final
             self.rundir.append_metrics(row)
             table.add(row)
-            if t + 1 < cfg.fed.rounds and self.stop.agreed(self.topo.world):
+            if t + 1 == cfg.fed.rounds:
+                break
+            stop = self.stop.agreed(self.topo.world)
+            if stop or (every and (t + 1) % every == 0):
+                self.save_checkpoint(time.time() - start)
+            if stop:
                 return self.stopped(t + 1, start)
         self.save_adapter()
-        results = self.results(initial, final, start)
+        results = self.results(self.initial, self.final, start)
         self.rundir.write_json("results.json", results)
+        self.rundir.finish()
         table.close(results, self.rundir.path)
         return results
 
@@ -175,9 +225,9 @@ class FederatedRun:
                 "reason": "stop requested (SIGUSR2 or the stop file in $HPC_FED_STOP_FILE)",
                 "wall_seconds": round(time.time() - start, 1)}
         self.rundir.write_json("stopped.json", info)
-        log.warning("stopped cleanly after round %d of %d on request; %s has metrics.jsonl but no "
-                    "results.json: run it again to complete it", rounds_done, self.cfg.fed.rounds,
-                    self.rundir.path)
+        log.warning("stopped cleanly after round %d of %d on request; %s has a checkpoint but no "
+                    "results.json: run the same command again to continue it", rounds_done,
+                    self.cfg.fed.rounds, self.rundir.path)
         return info
 
     def results(self, initial, final, start: float, **extra) -> dict:

@@ -1,9 +1,12 @@
-"""The `output` section: the run directory and what goes into it (hpc_fed/runtime/rundir.py)."""
+"""The `output` and `checkpoint` sections: the run directory, what goes into it, and how a run
+continues after a stop (hpc_fed/runtime/rundir.py, hpc_fed/runtime/checkpoint.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict
+from typing import Dict, List
+
+from hpc_fed.errors import require
 
 
 @dataclass
@@ -13,6 +16,25 @@ class OutputConfig:
     # Free labels copied into results.json (the benchmark sets dataset, scenario, setting,
     # method, seed; `hpc-fed report` groups by them).
     tags: Dict[str, str] = field(default_factory=dict)
+    # Reuse a directory that holds a finished run (results.json) or an unfinished one: its
+    # results, adapter and checkpoints are replaced once the new run has started. Without it
+    # such a directory is refused (a finished run) or continued (checkpoint.resume).
+    overwrite: bool = False
 
     def check(self) -> None:
         return None  # every value is valid
+
+
+@dataclass
+class CheckpointConfig:
+    every: int = 1  # rounds between checkpoints (0: none; a clean stop always writes one)
+    keep: int = 2  # newest checkpoints kept; all are removed when the run finishes
+    # Continue from the newest checkpoint in output.dir (running the same command again resumes)
+    resume: bool = True
+    # Config keys that may differ from the checkpoint's when resuming (e.g. [fed.rounds]); any
+    # other difference, and a different world_size, is refused: it would change the results.
+    allow_changes: List[str] = field(default_factory=list)
+
+    def check(self) -> None:
+        require(self.every >= 0, f"checkpoint.every ({self.every}) must be >= 0 (0: only on a stop)")
+        require(self.keep >= 1, f"checkpoint.keep ({self.keep}) must be >= 1")

@@ -5,43 +5,82 @@
   metrics.jsonl   one JSON object per round (see README, "Run directory")
   results.json    {"initial": metrics or null, "final": metrics, ...}; written last: the run is done
   stopped.json    instead of results.json when the run was asked to stop early (hpc_fed/runtime/stop.py)
+  checkpoints/    round checkpoints of an unfinished run (hpc_fed/runtime/checkpoint.py)
   adapter/        the final global adapter, saved by peft (adapter_model.safetensors)
 
-Only rank 0 writes.
+Only rank 0 writes. Opening a directory writes nothing: rank 0 decides what it holds (nothing,
+an unfinished run to continue, a finished run, which is refused unless output.overwrite) and
+tells every rank; `start` writes only once the run's model, data and engine are built, so a run
+that fails at startup leaves the directory as it was.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
-from hpc_fed.config import RunConfig, to_yaml
+from hpc_fed.config import RunConfig, to_container, to_yaml
+from hpc_fed.errors import ConfigError
+from hpc_fed.runtime import checkpoint
 
 
-def resolve_dir(cfg: RunConfig, comm) -> Path:
-    """output.dir, or runs/run-<timestamp> decided on rank 0 and shared with every rank of
-    `comm` (the world)."""
-    return Path(comm.broadcast_object(cfg.output.dir or f"runs/run-{time.strftime('%Y%m%d-%H%M%S')}",
-                                      src=0))
+def run_dir_name(cfg: RunConfig) -> str:
+    """output.dir, or runs/run-<timestamp> (decided on rank 0: RunDir.open shares it)."""
+    return cfg.output.dir or f"runs/run-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 class RunDir:
-    def __init__(self, path: Path, is_main: bool):
+    def __init__(self, path: Path, is_main: bool, resume_from: Path | None = None):
         self.path = path
         self.is_main = is_main
+        self.resume_from = resume_from  # the checkpoint to continue from (known to every rank)
 
     @classmethod
-    def create(cls, cfg: RunConfig, comm) -> "RunDir":
-        """The run's directory, written by rank 0 of `comm` (the world)."""
-        run = cls(resolve_dir(cfg, comm), comm.rank == 0)
-        if run.is_main:
-            run.path.mkdir(parents=True, exist_ok=True)
-            (run.path / "config.yaml").write_text(to_yaml(cfg))
-            (run.path / "metrics.jsonl").write_text("")
-            for stale in ("results.json", "stopped.json"):
-                (run.path / stale).unlink(missing_ok=True)
-        return run
+    def open(cls, cfg: RunConfig, comm) -> "RunDir":
+        """Resolve the directory and decide on rank 0 what to do with what it holds (a collective
+        over `comm`, the world); a ConfigError on every rank when it must not be used."""
+        decided = None
+        if comm.rank == 0:
+            name = run_dir_name(cfg)
+            decided = (name, *inspect(Path(name), cfg))
+        name, error, resume = comm.broadcast_object(decided, src=0)
+        if error:
+            raise ConfigError(error)
+        return cls(Path(name), comm.rank == 0, Path(resume) if resume else None)
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def adapter_dir(self) -> Path:
+        return self.path / "adapter"
+
+    def start(self, cfg: RunConfig, resumed_round: int | None) -> None:
+        """Once startup succeeded: write config.yaml; a fresh run clears what an earlier one
+        left, a resumed run keeps the metrics of the rounds before `resumed_round`."""
+        if not self.is_main:
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        (self.path / "stopped.json").unlink(missing_ok=True)
+        metrics = self.path / "metrics.jsonl"
+        if resumed_round is None:
+            (self.path / "results.json").unlink(missing_ok=True)
+            for old in (self.adapter_dir, self.checkpoints):
+                shutil.rmtree(old, ignore_errors=True)
+            metrics.write_text("")
+        else:
+            rows = [line for line in (metrics.read_text().splitlines() if metrics.is_file() else [])
+                    if _round_of(line) < resumed_round]
+            metrics.write_text("".join(line + "\n" for line in rows))
+        (self.path / "config.yaml").write_text(to_yaml(cfg))
+
+    def finish(self) -> None:
+        """The run is done (results.json written): its checkpoints are not needed any more."""
+        if self.is_main:
+            shutil.rmtree(self.checkpoints, ignore_errors=True)
 
     def write_json(self, name: str, obj) -> None:
         if self.is_main:
@@ -54,6 +93,59 @@ class RunDir:
             with open(self.path / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(row) + "\n")
 
-    @property
-    def adapter_dir(self) -> Path:
-        return self.path / "adapter"
+
+def _round_of(line: str) -> float:
+    """A metrics.jsonl row's round; a line cut short by a crash counts as after any round."""
+    try:
+        return json.loads(line)["round"]
+    except (ValueError, KeyError, TypeError):
+        return float("inf")
+
+
+def inspect(path: Path, cfg: RunConfig) -> tuple[str | None, str | None]:
+    """(error, checkpoint to resume from) for a run about to use `path`."""
+    if cfg.output.overwrite:
+        return None, None
+    newest = checkpoint.latest(path / "checkpoints")
+    if (path / "results.json").is_file():
+        return (f"output.dir {path} holds a finished run (results.json); choose another output.dir, "
+                "or set output.overwrite=true to replace it"), None
+    if newest is not None and not cfg.checkpoint.resume:
+        return (f"output.dir {path} holds an unfinished run (checkpoint {newest.name}); run it again "
+                "with checkpoint.resume=true (the default) to continue it, or set "
+                "output.overwrite=true to start over"), None
+    return None, str(newest) if newest is not None else None
+
+
+def resume_mismatch(meta: dict, cfg: RunConfig, world_size: int, path: Path) -> str | None:
+    """Why a run with `cfg` on `world_size` ranks cannot continue the checkpoint whose state.json
+    is `meta` (config keys or world that differ), or None."""
+    allowed = tuple(cfg.checkpoint.allow_changes)
+    saved = {**meta.get("config", {}), "world_size": meta.get("world_size")}
+    now = {**to_container(cfg), "world_size": world_size}
+    changed = checkpoint.config_changes(saved, now, ("output", "checkpoint", "distributed.timeout_s",
+                                                     *allowed))
+    if not changed:
+        return None
+    shown = ", ".join(f"{k} ({checkpoint.flat_get(saved, k)!r} -> {checkpoint.flat_get(now, k)!r})"
+                      for k in changed[:5])
+    return (f"{path} holds a checkpoint of a run with another setting: {shown}; run the same command "
+            f"as before to continue it, allow the change with checkpoint.allow_changes="
+            f"[{','.join(changed)}], or start over with output.overwrite=true")
+
+
+def preflight(cfg: RunConfig, world_size: int) -> str | None:
+    """Before any process starts (hpc-fed launch, hpc-fed prepare): the problem a run with `cfg`
+    would meet in output.dir (a finished run, a checkpoint it cannot continue), or None."""
+    if not cfg.output.dir:
+        return None  # a new timestamped directory
+    path = Path(cfg.output.dir)
+    error, resume = inspect(path, cfg)
+    if error or not resume:
+        return error
+    try:
+        meta = json.loads((Path(resume) / "state.json").read_text())
+    except (OSError, ValueError) as exc:
+        return (f"checkpoint {resume} cannot be read ({exc}); remove that folder to resume from the "
+                "one before it, or start over with output.overwrite=true")
+    return resume_mismatch(meta, cfg, world_size, path)

@@ -32,13 +32,14 @@ def test_torchrun_command_shapes():
 
 
 @pytest.mark.parametrize("nproc,gpus,ok", [(2, 2, True), (3, 2, False), (4, 0, True)])
-def test_more_ranks_than_gpus_is_refused_before_any_process(monkeypatch, capsys, nproc, gpus, ok):
+def test_more_ranks_than_gpus_is_refused_before_any_process(monkeypatch, capsys, tmp_path, nproc, gpus,
+                                                           ok):
     from hpc_fed import cli
 
     monkeypatch.setattr("hpc_fed.distributed.backend.visible_gpus", lambda: gpus)
     execs = []
     monkeypatch.setattr(os, "execv", lambda exe, cmd: execs.append(cmd))
-    rc = cli.main(["launch", "--nproc", str(nproc), "--config", QUICK])
+    rc = cli.main(["launch", "--nproc", str(nproc), "--config", QUICK, f"output.dir={tmp_path}/run"])
     err = capsys.readouterr().err
     if ok:
         assert rc == 0 and len(execs) == 1
@@ -48,7 +49,7 @@ def test_more_ranks_than_gpus_is_refused_before_any_process(monkeypatch, capsys,
         assert "--nproc 2" in err and "distributed.device=cpu" in err
     # a CPU run on a GPU machine, asked for explicitly, starts whatever the GPU count
     execs.clear()
-    assert cli.main(["launch", "--nproc", str(nproc), "--config", QUICK,
+    assert cli.main(["launch", "--nproc", str(nproc), "--config", QUICK, f"output.dir={tmp_path}/run",
                      "distributed.device=cpu"]) == 0 and len(execs) == 1
 
 
