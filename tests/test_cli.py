@@ -17,9 +17,9 @@ SMALL = ["fed.rounds=2", "train.local_steps=2", "train.micro_batch_size=4", "dat
          "data.max_test_samples=32", "eval.batch_size=16"]
 
 
-def _hpc_fed(*args, timeout=300):
+def _hpc_fed(*args, timeout=300, env=None):
     return subprocess.run([sys.executable, "-m", "hpc_fed", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
 
 
 def _strict_counts(stderr: str) -> tuple[int, int]:
@@ -74,7 +74,8 @@ def test_launch_two_ranks_writes_the_run_directory_contract(tiny_model_dir, tmp_
 def test_train_as_world_of_one_builds_the_tiny_model_when_missing(tmp_path):
     model = tmp_path / "models" / "tiny"
     out = tmp_path / "run"
-    proc = _hpc_fed("train", "--config", QUICK, f"model.path={model}", "model.tiny.prefit_steps=3",
+    proc = _hpc_fed("train", "--config", QUICK, "model.path=tiny", f"model.tiny.dir={model}",
+                    "model.tiny.prefit_steps=3",
                     *SMALL, "fed.rounds=1", "eval.initial=false", f"output.dir={out}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     manifest = json.loads((model / "hpc_fed_tiny.json").read_text())
@@ -89,9 +90,20 @@ def test_bad_config_stops_before_launch_with_one_clear_message(tmp_path):
     assert "fed.sample_clients (20)" in proc.stderr and "Traceback" not in proc.stderr
     proc = _hpc_fed("launch", "--nproc", "2", "--config", QUICK, "fed.ranks_per_client=3")
     assert proc.returncode == 2 and "fed.ranks_per_client (3)" in proc.stderr
-    proc = _hpc_fed("train", "--config", QUICK, f"model.path={tmp_path / 'none'}",
-                    "model.tiny.build_if_missing=false", f"output.dir={tmp_path / 'run'}")
-    assert proc.returncode == 2 and "make-tiny-model" in proc.stderr and "Traceback" not in proc.stderr
+    # a mistyped folder or a Hub id is never built into a tiny model: one line naming it
+    run = f"output.dir={tmp_path / 'run'}"
+    proc = _hpc_fed("train", "--config", QUICK, f"model.path={tmp_path / 'none'}", run)
+    assert proc.returncode == 2 and "does not exist" in proc.stderr and "make-tiny-model" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "none").exists()
+    proc = _hpc_fed("train", "--config", QUICK, "model.path=llava-hf/llava-1.5-7b-hf", run,
+                    env={"HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 2 and "llava-hf/llava-1.5-7b-hf" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (ROOT / "llava-hf").exists()
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.json").write_text("{not json")
+    proc = _hpc_fed("train", "--config", QUICK, f"model.path={tmp_path / 'broken'}", run)
+    assert proc.returncode == 2 and str(tmp_path / "broken") in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "run").exists()  # nothing written by runs that failed at startup
 
 
 def test_generation_mode_end_to_end_under_torchrun_with_zero3_groups(tiny_model_dir, tmp_path):

@@ -1,4 +1,6 @@
-"""Make sure `model.path` exists before loading: build the tiny model on rank 0 if asked."""
+"""Make sure the model exists before loading: with model.path=tiny, rank 0 builds the offline
+tiny model into model.tiny.dir when it is missing or outdated. No other path is ever built: a
+mistyped folder or a Hub id must not silently become a 0.8 M-parameter tiny model."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from hpc_fed.model.config import ModelConfig
+from hpc_fed.model.config import TINY, ModelConfig
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +54,11 @@ def is_stale_tiny(path: Path) -> bool:
 
 
 def ensure_model(cfg: ModelConfig, comm) -> None:
-    """Rank 0 of `comm` (the world) builds the tiny model if asked; every rank waits for it."""
-    is_main = comm.rank == 0
-    path = Path(cfg.path)
+    """Rank 0 of `comm` (the world) builds the tiny model if needed; every rank waits for it."""
+    path = Path(cfg.tiny.dir)
     stale = path.exists() and is_stale_tiny(path)
-    if (stale or not path.exists()) and cfg.tiny.build_if_missing and is_main:
-        log.info("model.path %s %s: building the tiny model (cached for later runs)", path,
+    if cfg.path == TINY and (stale or not path.exists()) and comm.rank == 0:
+        log.info("model.tiny.dir %s %s: building the tiny model (cached for later runs)", path,
                  "holds an older tiny-model format" if stale else "does not exist")
         threads = torch.get_num_threads()
         torch.set_num_threads(os.cpu_count() or 1)  # the other ranks only wait at the barrier

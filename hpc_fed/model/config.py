@@ -7,18 +7,20 @@ from dataclasses import dataclass, field
 from hpc_fed.errors import require
 
 PREFIT_QUESTIONS = ("open", "all")
+TINY = "tiny"  # model.path of the offline tiny model
 
 
 @dataclass
 class TinyModelConfig:
-    """How `model.path` is built when it does not exist (the offline tiny LLaVA).
+    """The offline tiny LLaVA (`model.path=tiny`): where it lives and how it is built when that
+    folder does not exist yet (or holds an older format).
 
     The tiny base is made trainable for LoRA by a short centralized pre-fit of all its weights
     on easy-VQA's reserved `prefit` image slice (never used by the benchmark), on the open
     (shape / colour) questions only, so yes/no questions stay to be learned federatedly.
     """
 
-    build_if_missing: bool = True
+    dir: str = "runs/models/tiny-llava"  # built here on first use, reused afterwards
     prefit_steps: int = 400
     prefit_questions: str = "open"  # open (shape/colour only) | all (yes/no too)
     prefit_batch_size: int = 32
@@ -50,12 +52,20 @@ class LoraSettings:
 
 @dataclass
 class ModelConfig:
-    # A local directory or a hub name, loaded with AutoModelForImageTextToText/AutoProcessor.
-    path: str = "runs/models/tiny-llava"
+    # tiny: the offline tiny model in model.tiny.dir, built there when missing; anything else is
+    # a saved model folder or a Hugging Face Hub id, loaded with AutoModelForImageTextToText /
+    # AutoProcessor as is and never built (a missing folder is an error naming it).
+    path: str = "tiny"
     trust_remote_code: bool = False
     lora: LoraSettings = field(default_factory=LoraSettings)
     tiny: TinyModelConfig = field(default_factory=TinyModelConfig)
 
+    @property
+    def location(self) -> str:
+        """What from_pretrained loads: the tiny model's folder, or model.path."""
+        return self.tiny.dir if self.path == TINY else self.path
+
     def check(self) -> None:
+        require(bool(self.path), "model.path is empty; set it to tiny, a saved model folder or a Hub id")
         self.lora.check()
         self.tiny.check()

@@ -14,29 +14,42 @@ from hpc_fed.model.config import LoraSettings, ModelConfig
 from hpc_fed.errors import ConfigError
 
 
-def _check_path(cfg: ModelConfig) -> None:
-    p = Path(cfg.path)
-    looks_local = p.is_absolute() or cfg.path.startswith((".", "~")) or p.exists() \
-        or len(Path(cfg.path).parts) > 2
+def _check_path(cfg: ModelConfig) -> str:
+    """The folder or Hub id to load; a ConfigError naming model.path when it cannot be one."""
+    where = cfg.location
+    p = Path(where)
+    looks_local = p.is_absolute() or where.startswith((".", "~")) or p.exists() or len(p.parts) != 2
     if looks_local and not (p / "config.json").is_file():
-        raise ConfigError(f"model.path ({cfg.path}) holds no config.json; build the tiny model "
-                          f"with `hpc-fed make-tiny-model {cfg.path}` or point model.path at a "
-                          "saved model")
+        what = "does not exist" if not p.exists() else "holds no config.json"
+        raise ConfigError(f"model.path ({where}) {what}; point model.path at a saved model folder or "
+                          "a Hub id, or use model.path=tiny for the offline tiny model (`hpc-fed "
+                          "make-tiny-model DIR` builds one)")
+    return where
+
+
+def _load(kind: str, loader, cfg: ModelConfig, **kwargs):
+    """from_pretrained with every failure as one line naming model.path (offline Hub ids,
+    unreadable or corrupted files, a model without a vision-language head)."""
+    where = _check_path(cfg)
+    try:
+        return loader.from_pretrained(where, trust_remote_code=cfg.trust_remote_code, **kwargs)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"model.path ({where}): its {kind} cannot be loaded: {first[:300]}; check "
+                          "the folder's files (config.json, weights) or, for a Hub id, the network "
+                          "or a cached copy (HF_HUB_OFFLINE=1)") from None
 
 
 def load_processor(cfg: ModelConfig):
     from transformers import AutoProcessor
 
-    _check_path(cfg)
-    return AutoProcessor.from_pretrained(cfg.path, trust_remote_code=cfg.trust_remote_code)
+    return _load("processor", AutoProcessor, cfg)
 
 
 def load_base_model(cfg: ModelConfig, dtype: torch.dtype = torch.float32):
     from transformers import AutoModelForImageTextToText
 
-    _check_path(cfg)
-    return AutoModelForImageTextToText.from_pretrained(
-        cfg.path, trust_remote_code=cfg.trust_remote_code, dtype=dtype)
+    return _load("model", AutoModelForImageTextToText, cfg, dtype=dtype)
 
 
 def lora_target_regex(lora: LoraSettings) -> str:

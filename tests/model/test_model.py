@@ -29,7 +29,7 @@ def test_a_path_without_a_model_names_the_fix(tmp_path):
 
 
 def test_the_tiny_model_is_built_once_and_rebuilt_when_its_format_is_old(tmp_path):
-    cfg = ModelConfig(path=str(tmp_path / "tiny"), tiny=TinyModelConfig(prefit_steps=0))
+    cfg = ModelConfig(path="tiny", tiny=TinyModelConfig(dir=str(tmp_path / "tiny"), prefit_steps=0))
     ensure_model(cfg, LocalComm())
     manifest = tmp_path / "tiny" / MANIFEST
     assert json.loads(manifest.read_text())["format"] == FORMAT and not is_stale_tiny(tmp_path / "tiny")
