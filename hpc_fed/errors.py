@@ -1,5 +1,7 @@
 """Domain errors. Each message names the offending field or file, the value, and the fix."""
 
+DEBUG_ENV = "HPC_FED_DEBUG"  # set (=1): errors keep their traceback instead of one line
+
 
 class HpcFedError(Exception):
     """Base class: errors a user can act on (printed without a traceback by the CLI)."""

@@ -16,8 +16,10 @@ from torch.distributed.elastic.multiprocessing.errors import record
 
 from hpc_fed.config import load_config
 from hpc_fed.distributed import build_topology, init_distributed, shutdown
-from hpc_fed.errors import HpcFedError
+from hpc_fed.distributed.collectives import PeerLostError
+from hpc_fed.errors import DEBUG_ENV, HpcFedError
 from hpc_fed.runs import client_group_size, run_class
+from hpc_fed.runtime.stop import stop_exit_code
 
 log = logging.getLogger("hpc_fed")
 
@@ -39,6 +41,11 @@ def setup_logging(rank: int) -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
 @record
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
@@ -48,10 +55,31 @@ def main(argv: list[str] | None = None) -> int:
         setup_logging(int(os.environ["RANK"]))
         topo = build_topology(client_group_size(cfg, int(os.environ["WORLD_SIZE"])), choice)
         log.info("%s%s", topo.describe(), "" if cfg.baseline == "none" else f"; baseline {cfg.baseline}")
-        run_class(cfg.baseline)(cfg, topo).run()
+        runner = run_class(cfg.baseline)(cfg, topo)
+        try:
+            outcome = runner.run()
+        except Exception as exc:
+            if not runner.stop.requested():
+                raise
+            # A peer left first while the run was stopping (its stop deadline passed): not a crash.
+            runner.abandoned(f"{runner.stop.reason}; a peer rank left first "
+                             f"({_first_line(exc)})")
+            log.warning("stopping (%s): a peer rank left before the round ended", runner.stop.reason)
+            return stop_exit_code()
+        finally:
+            runner.close()
+        if "stopped_after_round" in outcome:
+            return stop_exit_code()
     except HpcFedError as exc:
+        if os.environ.get(DEBUG_ENV):
+            raise
         print(f"hpc-fed: error: {exc}", file=sys.stderr)
         return 2
+    except PeerLostError as exc:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        print(f"hpc-fed: error: {exc}", file=sys.stderr)
+        return 1
     finally:
         summary = shutdown()
         if summary:

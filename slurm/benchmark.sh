@@ -14,6 +14,10 @@
 #   NPROC_PER_NODE   processes per node (default: the GPUs SLURM gave the node, else 2 CPU processes)
 #   RDZV_PORT        rendezvous port on the first node (default 29500 + job id mod 1000)
 #   FORCE=1          rerun a matrix entry whose results.json exists (default: skip it)
+#   MAX_RESTARTS     restart the workers from the last checkpoint when one dies (torchrun; default 0)
+#   REQUEUE=1        after a clean stop before the time limit, requeue this job (scontrol requeue);
+#                    the requeued job continues from the checkpoint once SLURM makes it eligible
+#                    again (about 2 minutes later) (default: exit 75, resubmit by hand)
 #   HPC_FED_PYTHON   the interpreter (default: python on PATH)
 #   NCCL_SOCKET_IFNAME, GLOO_SOCKET_IFNAME   the network interface on multi-homed nodes (e.g. ib0)
 #
@@ -56,7 +60,7 @@ rc=0
 PLAN=$("$PY" -m hpc_fed.cli "${PREP[@]}" ${EXTRA[@]+"${EXTRA[@]}"}) || rc=$?
 if (( rc == 3 )); then echo "hpc-fed: nothing to do (already done)"; exit 0; fi
 if (( rc != 0 )); then echo "hpc-fed: the job stops before starting any process (exit $rc)" >&2; exit "$rc"; fi
-eval "$PLAN"   # sets HPC_FED_NAME and HPC_FED_TRAIN_ARGS
+eval "$PLAN"   # sets HPC_FED_NAME, HPC_FED_RUN_DIR and HPC_FED_TRAIN_ARGS
 
 # The batch shell runs on the first node of the allocation: the rendezvous host; a port that
 # is free there now (two jobs sharing a node must not meet at the same one).
@@ -70,8 +74,7 @@ CPUS=${SLURM_CPUS_PER_TASK:-$NPROC_PER_NODE}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(( CPUS / NPROC_PER_NODE > 0 ? CPUS / NPROC_PER_NODE : 1 ))}
 export TORCH_NCCL_ASYNC_ERROR_HANDLING=${TORCH_NCCL_ASYNC_ERROR_HANDLING:-1}
 export NCCL_DEBUG=${NCCL_DEBUG:-WARN}
-STOPPED=0
-trap 'echo "hpc-fed: SIGUSR2 (time limit near): stopping after the current round"; STOPPED=1; touch "$HPC_FED_STOP_FILE" || true' USR2
+trap 'echo "hpc-fed: SIGUSR2 (time limit near): stopping after the current round"; touch "$HPC_FED_STOP_FILE" || true' USR2
 
 echo "hpc-fed: $HPC_FED_NAME; rendezvous $HEAD:$PORT"
 # Explicit step shape: one agent per node whatever --ntasks-per-node the job was given, and the
@@ -82,6 +85,7 @@ srun "${STEP[@]}" \
     "$PY" -m torch.distributed.run \
     --nnodes "$NNODES" --nproc-per-node "$NPROC_PER_NODE" \
     --rdzv-backend c10d --rdzv-endpoint "$HEAD:$PORT" --rdzv-id "hpc-fed-$JOB" \
+    --max-restarts "${MAX_RESTARTS:-0}" \
     -m hpc_fed.train "${HPC_FED_TRAIN_ARGS[@]}" &
 SRUN=$!
 # `wait` returns early (status > 128) when the USR2 trap runs; keep waiting for srun itself.
@@ -92,9 +96,20 @@ while true; do
     break
 done
 rm -f "$HPC_FED_STOP_FILE"
-if (( STOPPED && rc == 0 )); then
-    # not done (stopped.json, no results.json): a non-zero code so SLURM does not call it COMPLETED
-    echo "hpc-fed: stopped cleanly before the time limit; resubmit to run it again (exit 75)"
+# A clean stop (this script's USR2, or a signal that reached a worker) leaves stopped.json and no
+# results.json; torchrun's workers exit 0 then (a non-zero exit would make it restart them).
+STOPPED=0
+if (( rc == 0 )) && [[ -f "$HPC_FED_RUN_DIR/stopped.json" && ! -f "$HPC_FED_RUN_DIR/results.json" ]]; then
+    STOPPED=1
+fi
+if (( STOPPED )); then
+    # not done: a non-zero code so SLURM does not call it COMPLETED
+    if [[ "${REQUEUE:-0}" == 1 && -n "${SLURM_JOB_ID:-}" ]]; then
+        echo "hpc-fed: stopped cleanly before the time limit; requeueing job $SLURM_JOB_ID (REQUEUE=1): it continues from its checkpoint"
+        scontrol requeue "$SLURM_JOB_ID"
+    else
+        echo "hpc-fed: stopped cleanly before the time limit; resubmit to run it again (exit 75)"
+    fi
     exit 75
 fi
 echo "hpc-fed: finished with exit code $rc"

@@ -12,6 +12,8 @@ from hpc_fed.data.registry import DATASETS, data_root
 from hpc_fed.data.scenarios import SCENARIOS
 from hpc_fed.errors import require
 
+ON_ERROR = ("raise", "skip")
+
 
 @dataclass
 class DataConfig:
@@ -41,6 +43,9 @@ class DataConfig:
     # Optional caps to keep runs short; the subset is drawn with `seed`, identical on all ranks.
     max_train_samples: Optional[int] = None
     max_test_samples: Optional[int] = None
+    # An image that does not read: raise (stop before training, naming the file) | skip (drop
+    # that sample, count it per client in partition.json, list it in skipped.jsonl)
+    on_error: str = "raise"
 
     def check(self) -> None:
         require(self.name in DATASETS,
@@ -59,6 +64,7 @@ class DataConfig:
         require(0 <= self.beta <= 1, f"data.beta ({self.beta}) must be in [0, 1]")
         require(0 <= self.p <= 1, f"data.p ({self.p}) must be in [0, 1]")
         require(self.k >= 0, f"data.k ({self.k}) must be >= 0")
+        require(self.on_error in ON_ERROR, f"data.on_error ({self.on_error!r}) must be one of {ON_ERROR}")
         require(self.prompt in STYLES, f"data.prompt ({self.prompt!r}) is unknown; choose one of {STYLES}")
         for key in ("max_train_samples", "max_test_samples"):
             value = getattr(self, key)

@@ -14,7 +14,8 @@ from hpc_fed.data.partition import partition, source_partition
 from hpc_fed.data.records import Record
 from hpc_fed.data.registry import dataset_spec, load_splits
 from hpc_fed.data.scenarios import apply_scenario, modality_counts
-from hpc_fed.errors import ConfigError
+from hpc_fed.data.images import bad_images
+from hpc_fed.errors import ConfigError, DataFormatError
 
 
 @dataclass
@@ -24,6 +25,7 @@ class FederatedData:
     parts: list[list[int]]  # client -> indices into train
     primary_metric: str
     scenario: dict = field(default_factory=dict)  # what the scenario drew
+    skipped: list[dict] = field(default_factory=list)  # data.on_error=skip: what was left out
 
     @property
     def sizes(self) -> list[int]:
@@ -33,6 +35,15 @@ class FederatedData:
 def build_federated_data(cfg: DataConfig, num_clients: int) -> FederatedData:
     spec = dataset_spec(cfg.name)
     train, test, parts = load_splits(cfg)
+    where = f"data.name={cfg.name}" + (f" in {cfg.root}" if cfg.root else "")
+    for split, records in (("training", train), ("test", test)):
+        if not records:
+            raise ConfigError(f"{where}: the {split} split has no samples; check the dataset's "
+                              f"{split} file (or data.max_{'train' if split == 'training' else 'test'}"
+                              "_samples)")
+    if num_clients > len(train):
+        raise ConfigError(f"fed.num_clients ({num_clients}) exceeds the {len(train)} training samples "
+                          f"of {where}; lower fed.num_clients or use more data (data.max_train_samples)")
     if parts is None and cfg.partition == "source":
         sources = [r.id.split("-", 1)[0] for r in train]
         parts = source_partition(sources, spec.sources, [cfg.k, num_clients - cfg.k], cfg.seed)
@@ -42,7 +53,36 @@ def build_federated_data(cfg: DataConfig, num_clients: int) -> FederatedData:
         raise ConfigError(f"fed.num_clients ({num_clients}) differs from the {len(parts)} client "
                           f"files of data.name={cfg.name} in {cfg.root}; set fed.num_clients={len(parts)}")
     train, info = apply_scenario(train, parts, cfg.scenario, cfg.beta, cfg.k, cfg.p, cfg.seed)
-    return FederatedData(train, test, parts, spec.primary_metric, info)
+    data = FederatedData(train, test, parts, spec.primary_metric, info)
+    drop_unreadable_images(data, cfg)
+    return data
+
+
+def drop_unreadable_images(data: FederatedData, cfg: DataConfig) -> None:
+    """Check every image once (hpc_fed/data/images.py): raise naming the first bad file, or with
+    data.on_error=skip drop its samples from their client / the test set and note them."""
+    bad = bad_images([*data.train, *data.test])
+    if not bad:
+        return
+    first = next(r for r in (*data.train, *data.test) if r.image in bad)
+    if cfg.on_error != "skip":
+        raise DataFormatError(f"image {first.image} (record {first.id!r}) cannot be read "
+                              f"({bad[first.image]}); {len(bad)} image file(s) of data.name={cfg.name} "
+                              "fail like this: fix or remove them, or set data.on_error=skip to "
+                              "leave those samples out")
+    for c, part in enumerate(data.parts):
+        keep = [i for i in part if data.train[i].image not in bad]
+        data.skipped += [{"id": data.train[i].id, "client": c, "image": data.train[i].image,
+                          "error": bad[data.train[i].image]} for i in part if data.train[i].image in bad]
+        data.parts[c] = keep
+    data.skipped += [{"id": r.id, "client": "test", "image": r.image, "error": bad[r.image]}
+                     for r in data.test if r.image in bad]
+    data.test = [r for r in data.test if r.image not in bad]
+    empty = [c for c, p in enumerate(data.parts) if not p]
+    if empty or not data.test:
+        what = f"client(s) {empty}" if empty else "the test set"
+        raise DataFormatError(f"data.on_error=skip left {what} with no samples ({len(bad)} unreadable "
+                              f"image file(s), e.g. {first.image})")
 
 
 def check_scorable(data: FederatedData, mode: str) -> None:
@@ -60,12 +100,16 @@ def partition_summary(data: FederatedData, cfg: DataConfig) -> dict:
     for c, idx in enumerate(data.parts):
         hist = Counter(data.train[i].answer for i in idx)
         clients.append({"client": c, "samples": len(idx),
+                        "skipped": sum(1 for s in data.skipped if s["client"] == c),
                         "modalities": modality_counts(data.train, idx),
                         "labels": dict(sorted(hist.items())),
                         "ids": [data.train[i].id for i in idx]})
     return {"dataset": cfg.name, "scheme": cfg.partition, "alpha": cfg.alpha, "seed": cfg.seed,
             **data.scenario, "train_samples": len(data.train), "test_samples": len(data.test),
-            "primary_metric": data.primary_metric, "clients": clients}
+            "primary_metric": data.primary_metric,
+            "skipped": {"train": sum(1 for s in data.skipped if s["client"] != "test"),
+                        "test": sum(1 for s in data.skipped if s["client"] == "test")},
+            "clients": clients}
 
 
 def describe_table(summary: dict) -> str:
@@ -84,6 +128,10 @@ def describe_table(summary: dict) -> str:
     widths = [max(len(x) for x in col) for col in zip(cols, *rows)]
     fmt = "  ".join(f"{{:>{w}}}" for w in widths)
     lines = [head, fmt.format(*cols), *(fmt.format(*r) for r in rows)]
+    skipped = summary.get("skipped", {})
+    if any(skipped.values()):
+        lines.append(f"left out (unreadable images, data.on_error=skip): {skipped['train']} training "
+                     f"sample(s), {skipped['test']} test sample(s)")
     if "image_only_clients" in summary:
         lines.append(f"image-only clients: {summary['image_only_clients']} (the others text-only)")
     return "\n".join(lines)

@@ -95,6 +95,23 @@ def stale_extension_locks(max_age_s: float = 600.0) -> list[Path]:
     return found
 
 
+def elastic_store(timeout: timedelta):
+    """The job's c10d store for this attempt of a torchrun worker group.
+
+    torchrun keeps one store for all attempts; its workers' env:// rendezvous uses it without a
+    prefix, so after a restart (--max-restarts) the new ranks read the dead ranks' gloo addresses
+    and NCCL ids and fail to connect ("connectFullMesh failed ... Connection refused", measured
+    with torch 2.13). Each attempt gets its own key space here."""
+    host, port = os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"])
+    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True":  # the agent hosts the store
+        base = dist.TCPStore(host, port, world_size=world, is_master=False, timeout=timeout)
+    else:
+        base = dist.TCPStore(host, port, world_size=world, is_master=rank == 0, timeout=timeout,
+                             multi_tenant=True)
+    return dist.PrefixStore(f"hpc_fed/attempt-{os.environ['TORCHELASTIC_RESTART_COUNT']}", base)
+
+
 def init_distributed(cfg: DistributedConfig, init_method: str = "env://") -> BackendChoice:
     """Join the torch.distributed world that torchrun describes, or form a world of one.
 
@@ -112,10 +129,13 @@ def init_distributed(cfg: DistributedConfig, init_method: str = "env://") -> Bac
         torch.cuda.set_device(choice.device)
     if not dist.is_initialized():
         extra = {"device_id": choice.device} if choice.backend == "nccl" else {}
-        dist.init_process_group(choice.backend, init_method=init_method,
-                                timeout=timedelta(seconds=cfg.timeout_s),
-                                rank=int(os.environ["RANK"]), world_size=int(os.environ["WORLD_SIZE"]),
-                                **extra)
+        timeout = timedelta(seconds=cfg.timeout_s)
+        if init_method == "env://" and "TORCHELASTIC_RESTART_COUNT" in os.environ:
+            extra["store"] = elastic_store(timeout)
+        else:
+            extra["init_method"] = init_method
+        dist.init_process_group(choice.backend, timeout=timeout, rank=int(os.environ["RANK"]),
+                                world_size=int(os.environ["WORLD_SIZE"]), **extra)
     if os.environ.get("LOCAL_RANK", "0") == "0":
         for lock in stale_extension_locks():
             log.warning("hpc-fed: %s is a lock left by a killed JIT build of a C++ op; DeepSpeed will "

@@ -49,6 +49,10 @@ COLLECTIVES = (
 _OPS = {"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}
 
 
+class PeerLostError(RuntimeError):
+    """A collective failed in transport (a peer died or timed out); shown as one line per rank."""
+
+
 class StrictCollectiveError(RuntimeError):
     """A collective that would fail (or hang) on a GPU backend, caught on any backend."""
 
@@ -220,6 +224,18 @@ def _tracked(method):
         _current.comm = self
         try:
             return method(self, *args, **kwargs)
+        except (StrictCollectiveError, PeerLostError):
+            raise
+        except RuntimeError as exc:  # gloo/NCCL transport errors, timeouts: a peer is gone or stuck
+            if not dist.is_initialized():
+                raise
+            text = str(exc).strip()
+            first = text.splitlines()[0][:300] if text else type(exc).__name__
+            raise PeerLostError(
+                f"rank {dist.get_rank()}: {method.__name__} over {self.size} rank(s) failed: {first}. "
+                "Another rank died, was killed or stopped answering: its own output says why "
+                "(torchrun --max-restarts / hpc-fed launch --max-restarts restarts the run from "
+                "the last checkpoint)") from exc
         finally:
             _current.comm = previous
 

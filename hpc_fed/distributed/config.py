@@ -20,6 +20,11 @@ class DistributedConfig:
     # the collectives and ranks may share a GPU; for testing several ranks on one GPU)
     backend: str = "auto"
     timeout_s: float = 1800.0  # a collective waiting longer than this fails the run
+    # Every rank's monitor thread bumps a heartbeat in the job's store this often; rank 0 reports
+    # a rank silent for watchdog_s (stopped, swapped out, hung), naming it and its round, and
+    # ends the run (torchrun --max-restarts restarts it from the last checkpoint). 0: off.
+    heartbeat_s: float = 5.0
+    watchdog_s: float = 300.0
 
     def check(self) -> None:
         require(self.device in DEVICES, f"distributed.device ({self.device!r}) must be one of {DEVICES}")
@@ -28,3 +33,7 @@ class DistributedConfig:
         require(not (self.backend == "nccl" and self.device == "cpu"),
                 "distributed.backend=nccl needs distributed.device cuda or auto; use gloo on the CPU")
         require(self.timeout_s > 0, f"distributed.timeout_s ({self.timeout_s}) must be > 0")
+        require(self.heartbeat_s > 0, f"distributed.heartbeat_s ({self.heartbeat_s}) must be > 0")
+        require(self.watchdog_s == 0 or self.watchdog_s >= 2 * self.heartbeat_s,
+                f"distributed.watchdog_s ({self.watchdog_s}) must be 0 (off) or at least twice "
+                f"distributed.heartbeat_s ({self.heartbeat_s})")

@@ -28,6 +28,7 @@ from typing import TextIO
 
 from hpc_fed.benchmark.matrix import Entry, Matrix
 from hpc_fed.errors import HpcFedError
+from hpc_fed.runtime.stop import EXIT_STOPPED
 
 LOG_TAIL_LINES = 25
 
@@ -129,6 +130,8 @@ def run_entry(entry: Entry, base: str, nproc: int, env: dict[str, str] | None = 
         rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             env=env).returncode
     seconds = time.time() - start
+    if rc == EXIT_STOPPED:
+        return False, seconds, "stopped before its last round (exit 75): running it again continues it"
     if rc != 0:
         return False, seconds, f"exit code {rc}"
     if not entry.done:

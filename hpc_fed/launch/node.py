@@ -10,27 +10,51 @@ becomes `torchrun ... -m hpc_fed.train --config C k=v ...`. With several nodes t
 at a c10d rendezvous on `--rdzv-endpoint` (a host all nodes reach and a free port on it); ranks
 follow the order in which agents join, so rank 0 (which writes the run directory) may be on any
 node: give the run directory a shared filesystem.
+
+This process is the torchrun agent (torch.distributed.run, in process), so it owns the workers:
+  - SIGUSR2 (the time limit is near) creates the stop file ($HPC_FED_STOP_FILE): every rank
+    stops after the round in flight;
+  - SIGTERM (preemption, scancel, kill) goes on to the workers: they finish the round within
+    checkpoint.stop_grace_s or abandon it;
+  - either way the run directory holds a checkpoint and stopped.json, and this exits 75: run the
+    same command again to continue. A worker that dies (kill -9, out of memory) is restarted from
+    the last checkpoint while `--max-restarts` allows.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import signal
 import sys
+import tempfile
+import time
+from pathlib import Path
 
 from hpc_fed.errors import HpcFedError
+from hpc_fed.runtime.stop import EXIT_STOPPED, STOP_FILE_ENV
+
+
+def torchrun_args(nproc: int, train_args: list[str], nnodes: int = 1,
+                  rdzv_endpoint: str | None = None, rdzv_id: str = "hpc-fed",
+                  max_restarts: int = 0) -> list[str]:
+    """torchrun's arguments for `nproc` ranks of `python -m hpc_fed.train <train_args>` here."""
+    if nnodes == 1 and rdzv_endpoint is None:
+        cmd = ["--standalone"]
+    else:
+        cmd = ["--nnodes", str(nnodes), "--rdzv-backend", "c10d", "--rdzv-endpoint", str(rdzv_endpoint),
+               "--rdzv-id", rdzv_id]
+    return [*cmd, f"--nproc-per-node={nproc}", f"--max-restarts={max_restarts}", "-m", "hpc_fed.train",
+            *train_args]
 
 
 def torchrun_command(nproc: int, train_args: list[str], nnodes: int = 1,
-                     rdzv_endpoint: str | None = None, rdzv_id: str = "hpc-fed") -> list[str]:
-    """The argv that starts `nproc` ranks of `python -m hpc_fed.train <train_args>` here."""
-    cmd = [sys.executable, "-m", "torch.distributed.run"]
-    if nnodes == 1 and rdzv_endpoint is None:
-        cmd += ["--standalone"]
-    else:
-        cmd += ["--nnodes", str(nnodes), "--rdzv-backend", "c10d", "--rdzv-endpoint", str(rdzv_endpoint),
-                "--rdzv-id", rdzv_id]
-    return [*cmd, f"--nproc-per-node={nproc}", "-m", "hpc_fed.train", *train_args]
+                     rdzv_endpoint: str | None = None, rdzv_id: str = "hpc-fed",
+                     max_restarts: int = 0) -> list[str]:
+    """The same as a command line (`python -m torch.distributed.run ...`)."""
+    return [sys.executable, "-m", "torch.distributed.run",
+            *torchrun_args(nproc, train_args, nnodes, rdzv_endpoint, rdzv_id, max_restarts)]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,20 +64,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nnodes", type=int, default=1, help="nodes of the run (default 1)")
     p.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="rendezvous of a multi-node run")
     p.add_argument("--rdzv-id", default="hpc-fed", help="run id shared by the nodes' agents")
+    p.add_argument("--max-restarts", type=int, default=0,
+                   help="restart the workers from the last checkpoint this many times when one dies")
     p.add_argument("--config", "-c", help="run config (configs/*.yaml)")
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. fed.rounds=3")
     return p
 
 
-def check(args) -> None:
+def check(args):
     """Everything that can be wrong before torchrun starts (HpcFedError naming the fix)."""
     from hpc_fed.config import load_config
     from hpc_fed.distributed.backend import visible_gpus
     from hpc_fed.launch.plan import check_layout
+    from hpc_fed.data.federated import build_federated_data
+    from hpc_fed.model.loading import preflight as model_preflight
     from hpc_fed.runtime.rundir import preflight
 
     if args.nproc < 1 or args.nnodes < 1:
         raise HpcFedError(f"--nproc ({args.nproc}) and --nnodes ({args.nnodes}) must be >= 1")
+    if args.max_restarts < 0:
+        raise HpcFedError(f"--max-restarts ({args.max_restarts}) must be >= 0")
     if args.nnodes > 1 and not args.rdzv_endpoint:
         raise HpcFedError(f"--nnodes {args.nnodes} needs --rdzv-endpoint HOST:PORT (a host every node "
                           "reaches, e.g. the first node, and a free port on it)")
@@ -62,23 +92,95 @@ def check(args) -> None:
         raise HpcFedError(f"override {bad[0]!r} is not key=value (e.g. fed.rounds=3)")
     cfg = load_config(args.config, args.overrides)
     check_layout(cfg, args.nnodes, args.nproc, visible_gpus())
+    model_preflight(cfg.model)  # a missing folder, a broken config.json, a text-only model
+    # data files, empty splits, clients vs samples, unreadable images: the ranks would fail alike
+    build_federated_data(cfg.data, cfg.fed.num_clients)
     problem = preflight(cfg, args.nnodes * args.nproc)  # a finished run, a checkpoint it cannot continue
     if problem:
         raise HpcFedError(problem)
+    return cfg
+
+
+def outcome(run_dir: Path, since: float, signalled: str | None, failed: str | None) -> int:
+    """The launcher's exit code and last line, from what the run directory says."""
+    stopped = run_dir / "stopped.json"
+    if stopped.is_file() and stopped.stat().st_mtime >= since and not (run_dir / "results.json").is_file():
+        info = json.loads(stopped.read_text())
+        if info.get("failure"):
+            print(f"hpc-fed: error: {info.get('reason')}; {run_dir} continues {info.get('resumes')} "
+                  "when the same command runs again (or give --max-restarts)", file=sys.stderr)
+            return 1
+        how = "abandoned the round in flight" if info.get("abandoned") else "stopped cleanly"
+        print(f"hpc-fed: {how} after round {info.get('stopped_after_round')} of {info.get('rounds')} "
+              f"({info.get('reason')}); {run_dir} keeps its checkpoint: run the same command again to "
+              f"continue (exit {EXIT_STOPPED})", file=sys.stderr)
+        return EXIT_STOPPED
+    if signalled:
+        print(f"hpc-fed: {signalled} before the first checkpoint; run the same command again to "
+              f"start over (exit {EXIT_STOPPED})", file=sys.stderr)
+        return EXIT_STOPPED
+    if failed:
+        print(f"hpc-fed: error: {failed}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _failure_line(exc) -> str:
+    """One line per failed rank of a ChildFailedError (the ranks' own stderr has the details)."""
+    parts = []
+    for rank, f in sorted(exc.failures.items()):
+        how = f"signal {f.signal_name()}" if f.exitcode < 0 else f"exit code {f.exitcode}"
+        parts.append(f"rank {rank} ({how})")
+    return "workers failed: " + ", ".join(parts) + " (their output above says why)"
+
+
+def launch(args, run_dir: Path, train_args: list[str]) -> int:
+    """Run torchrun's agent in this process and turn how it ended into an exit code."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args as parse_torchrun, run as torchrun
+
+    own_stop_file = not os.environ.get(STOP_FILE_ENV)
+    if own_stop_file:  # the workers inherit it; SIGUSR2 creates it
+        os.environ[STOP_FILE_ENV] = str(Path(tempfile.gettempdir()) / f"hpc-fed-stop-{os.getpid()}")
+    stop_file = Path(os.environ[STOP_FILE_ENV])
+
+    def on_usr2(signum, frame):
+        print("hpc-fed: SIGUSR2: every rank stops after the round in flight", file=sys.stderr)
+        stop_file.touch()
+
+    previous = signal.signal(signal.SIGUSR2, on_usr2)
+    since, signalled, failed = time.time() - 1, None, None
+    sys.stdout.flush()
+    try:
+        torchrun(parse_torchrun(torchrun_args(args.nproc, train_args, args.nnodes, args.rdzv_endpoint,
+                                              args.rdzv_id, args.max_restarts)))
+    except SignalException as exc:
+        signalled = f"stopped by {exc.sigval.name}"
+    except ChildFailedError as exc:
+        failed = _failure_line(exc)
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+        if own_stop_file:
+            stop_file.unlink(missing_ok=True)
+    return outcome(run_dir, since, signalled, failed)
 
 
 def main(argv: list[str] | None = None) -> int:
+    from hpc_fed.runtime.rundir import run_dir_name
+
     args = build_parser().parse_intermixed_args(argv)
     try:
-        check(args)
+        cfg = check(args)
     except HpcFedError as exc:
         print(f"hpc-fed: error: {exc}", file=sys.stderr)
         return 2
-    train_args = (["--config", args.config] if args.config else []) + args.overrides
-    cmd = torchrun_command(args.nproc, train_args, args.nnodes, args.rdzv_endpoint, args.rdzv_id)
-    sys.stdout.flush()
-    os.execv(cmd[0], cmd)
-    return 0  # not reached
+    overrides = list(args.overrides)
+    if not cfg.output.dir:  # named here, so this process knows where the run's outcome lands
+        overrides.append(f"output.dir={run_dir_name(cfg)}")
+    run_dir = Path(overrides[-1].split("=", 1)[1]) if not cfg.output.dir else Path(cfg.output.dir)
+    train_args = (["--config", args.config] if args.config else []) + overrides
+    return launch(args, run_dir, train_args)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ the run (a run config, or entry I of a benchmark matrix), validates the config a
 layout, and prints bash assignments the script `eval`s::
 
     HPC_FED_NAME=memes/missing-beta0.3/FedAvg/seed0
+    HPC_FED_RUN_DIR=runs/benchmark/offline/memes/missing-beta0.3/FedAvg/seed0
     HPC_FED_TRAIN_ARGS=(--config configs/benchmark/offline_base.yaml data.name=easyvqa_memes ...)
 
 Exit status: 0 ready; 2 a bad config or layout (the message names the fix); 3 the matrix entry
@@ -40,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     from hpc_fed.config import load_config
     from hpc_fed.distributed.backend import visible_gpus
     from hpc_fed.launch.plan import check_layout, resolve
+    from hpc_fed.data.federated import build_federated_data
+    from hpc_fed.model.loading import preflight as model_preflight
     from hpc_fed.runtime.rundir import preflight
 
     args = build_parser().parse_intermixed_args(argv)
@@ -60,15 +63,23 @@ def main(argv: list[str] | None = None) -> int:
             print(f"hpc-fed prepare: {what} is already done ({cfg.output.dir}/results.json exists); "
                   "nothing to run (--force, or FORCE=1 for slurm/benchmark.sh, reruns it)", file=sys.stderr)
             return EXIT_DONE
+        model_preflight(cfg.model)  # a missing folder, a broken config.json, a text-only model
+        # data files, empty splits, clients vs samples, unreadable images: the ranks would fail alike
+        build_federated_data(cfg.data, cfg.fed.num_clients)
         problem = preflight(cfg, args.nnodes * args.nproc_per_node)  # a checkpoint it cannot continue
         if problem:
             raise HpcFedError(problem + " (or FORCE=1 to rerun a finished run)")
     except HpcFedError as exc:
         print(f"hpc-fed prepare: error: {exc}", file=sys.stderr)
         return EXIT_BAD
-    print(f"hpc-fed prepare: {what}: {layout}; run directory {cfg.output.dir or 'runs/run-<time>'}",
-          file=sys.stderr)
+    if not cfg.output.dir:  # named here, so the batch script finds the run's outcome
+        from hpc_fed.runtime.rundir import run_dir_name
+
+        spec = replace(spec, overrides=[*spec.overrides, f"output.dir={run_dir_name(cfg)}"])
+        cfg = load_config(spec.config, spec.overrides)
+    print(f"hpc-fed prepare: {what}: {layout}; run directory {cfg.output.dir}", file=sys.stderr)
     print(f"HPC_FED_NAME={shlex.quote(spec.name)}")
+    print(f"HPC_FED_RUN_DIR={shlex.quote(cfg.output.dir)}")
     print(f"HPC_FED_TRAIN_ARGS=({shlex.join(spec.train_args())})")
     return 0
 

@@ -6,11 +6,12 @@ The same Auto-class path serves the local tiny model and real models (local path
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
 
-from hpc_fed.model.config import LoraSettings, ModelConfig
+from hpc_fed.model.config import TINY, LoraSettings, ModelConfig
 from hpc_fed.errors import ConfigError
 
 
@@ -25,6 +26,31 @@ def _check_path(cfg: ModelConfig) -> str:
                           "a Hub id, or use model.path=tiny for the offline tiny model (`hpc-fed "
                           "make-tiny-model DIR` builds one)")
     return where
+
+
+def preflight(cfg: ModelConfig) -> None:
+    """Before any process starts: a saved model folder must hold a readable config.json of a
+    vision-language architecture (the tiny model is built later; a Hub id is checked on load)."""
+    if cfg.path == TINY:
+        return
+    where = _check_path(cfg)
+    config = Path(where) / "config.json"
+    if not config.is_file():
+        return  # a Hub id
+    try:
+        model_type = json.loads(config.read_text()).get("model_type")
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"model.path ({where}): {config} is not valid JSON ({exc}); restore the "
+                          "model's files") from None
+    if cfg.trust_remote_code:
+        return  # its own classes decide
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+    if model_type not in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES:
+        raise ConfigError(f"model.path ({where}) is a {model_type!r} model, which is not a "
+                          "vision-language model that AutoModelForImageTextToText loads (a text-only "
+                          "LLM?); point model.path at an image-text-to-text model such as LLaVA, "
+                          "Idefics3 or Qwen2-VL (model.trust_remote_code=true for custom ones)")
 
 
 def _load(kind: str, loader, cfg: ModelConfig, **kwargs):
@@ -43,6 +69,7 @@ def _load(kind: str, loader, cfg: ModelConfig, **kwargs):
 def load_processor(cfg: ModelConfig):
     from transformers import AutoProcessor
 
+    preflight(cfg)
     return _load("processor", AutoProcessor, cfg)
 
 

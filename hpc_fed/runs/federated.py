@@ -33,6 +33,7 @@ from hpc_fed.model.loading import apply_lora, load_base_model, load_processor
 from hpc_fed.errors import ConfigError, HpcFedError
 from hpc_fed.runtime import checkpoint
 from hpc_fed.runtime.progress import RoundTable
+from hpc_fed.runtime.monitor import RankMonitor
 from hpc_fed.runtime.rundir import RunDir, resume_mismatch
 from hpc_fed.runtime.stop import StopRequest
 from hpc_fed.runtime.timing import PhaseTimer
@@ -45,7 +46,20 @@ class FederatedRun:
 
     def __init__(self, cfg: RunConfig, topo: Topology):
         self.cfg, self.topo = cfg, topo
-        self.stop = StopRequest()  # SIGUSR2 or $HPC_FED_STOP_FILE: stop cleanly after a round
+        self.stop = StopRequest()  # SIGTERM, SIGUSR2, $HPC_FED_STOP_FILE (hpc_fed/runtime/stop.py)
+        self.started = False  # the run directory is ours (RunDir.start ran)
+        d = cfg.distributed
+        self.monitor = RankMonitor(self.stop, topo.rank, topo.world_size, d.heartbeat_s, d.watchdog_s,
+                                   cfg.checkpoint.stop_grace_s, self.abandoned).start()
+        try:
+            self.setup()
+        except BaseException:
+            self.monitor.close()
+            raise
+
+    def setup(self) -> None:
+        """Model, data, engine, method state; resume; then the run directory is written."""
+        cfg, topo = self.cfg, self.topo
         self.rundir = RunDir.open(cfg, topo.world)  # writes nothing until start() below
         ensure_model(cfg.model, topo.world)
         self.dtype = resolve_precision(cfg.train.precision, topo.device)
@@ -66,7 +80,30 @@ class FederatedRun:
         self.elapsed = 0.0  # seconds of earlier attempts of this run
         resumed = self.resume() if self.rundir.resume_from is not None else None
         self.rundir.start(cfg, resumed)
+        self.started = True
         self.rundir.write_json("partition.json", partition_summary(self.data, cfg.data))
+        if self.data.skipped:
+            self.rundir.write_jsonl("skipped.jsonl", self.data.skipped)
+            if topo.is_main:
+                log.warning("data.on_error=skip: %d sample(s) with unreadable images left out (per "
+                            "client in partition.json, each in %s)", len(self.data.skipped),
+                            self.rundir.path / "skipped.jsonl")
+
+    def close(self) -> None:
+        """Stop the rank monitor and give the signals back (the run is over, however it ended)."""
+        self.monitor.close()
+
+    def abandoned(self, reason: str, failure: bool = False) -> None:
+        """The run leaves mid-round (a stop deadline passed; with `failure`, a rank stopped
+        answering): rank 0 notes in stopped.json the round the newest checkpoint continues from."""
+        if not (self.started and self.topo.is_main):
+            return
+        newest = checkpoint.latest(self.rundir.checkpoints)
+        done = int(newest.name.split("-")[1]) if newest is not None else 0
+        self.rundir.write_json("stopped.json", {
+            "stopped_after_round": done, "rounds": self.cfg.fed.rounds, "abandoned": True,
+            "failure": failure, "reason": reason,
+            "resumes": f"from checkpoint {newest.name}" if newest else "from the start"})
 
     def build_data(self):
         """The partitioned, scenario-applied training data and the test set."""
@@ -91,28 +128,46 @@ class FederatedRun:
         error, found = self.topo.world.broadcast_object((error, None if error else found), src=0)
         if error:
             raise ConfigError(error)
-        self.state.global_adapter = {n: found.adapter[n].float() for n in self.engine.names}
-        self.method.load_state_dict(found.method_state)
-        self.state.method_state = self.method.state_dict()
+        self.restore(found)
         self.state.round = found.round
         self.initial, self.final = found.meta.get("initial"), found.meta.get("final")
         self.elapsed = float(found.meta.get("seconds", 0.0))
-        self.engine.write_adapter(self.state.global_adapter)
         log.info("resuming %s after round %d of %d (checkpoint %s)", self.rundir.path, found.round,
                  self.cfg.fed.rounds, self.rundir.resume_from.name)
         return found.round
 
-    def save_checkpoint(self, seconds: float) -> None:
+    def restore(self, found: checkpoint.Checkpoint) -> None:
+        """Take the federated state of a checkpoint (the global adapter and the method's state)."""
+        self.state.global_adapter = {n: found.adapter[n].float() for n in self.engine.names}
+        self.method.load_state_dict(found.method_state)
+        self.state.method_state = self.method.state_dict()
+        self.engine.write_adapter(self.state.global_adapter)
+
+    def save_checkpoint(self, seconds: float, method_state: dict | None = None, **meta) -> None:
         """Rank 0 writes the state after self.state.round rounds (every rank holds the same)."""
         if not self.topo.is_main:
             return
         meta = {"world_size": self.topo.world_size, "client_groups": self.topo.num_groups,
                 "config": to_container(self.cfg), "initial": self.initial, "final": self.final,
-                "seconds": round(seconds, 1)}
+                "seconds": round(seconds, 1), **meta}
         checkpoint.save(self.rundir.checkpoints,
                         checkpoint.Checkpoint(self.state.round, self.state.global_adapter,
-                                              self.method.state_dict(), meta),
+                                              method_state or self.method.state_dict(), meta),
                         self.cfg.checkpoint.keep)
+
+    def stop_or_checkpoint(self, rounds_done: int, start: float, state=None) -> bool:
+        """After a round that is not the last: agree on a stop (a collective), write the
+        checkpoint that is due (or that the stop needs); True when the run must stop now.
+        `state()` gives save_checkpoint's extra arguments (called on every rank: it may gather)."""
+        every = self.cfg.checkpoint.every
+        self.monitor.at(rounds_done, "stop agreement")
+        stop = self.stop.agreed(self.topo.world)
+        if stop:
+            self.monitor.leaving = True  # checkpoint and leave: no deadline now
+        if stop or (every and rounds_done % every == 0):
+            self.monitor.at(rounds_done, "checkpoint")
+            self.save_checkpoint(time.time() - start, **(state() if state is not None else {}))
+        return stop
 
     # --- one round --------------------------------------------------------------------
     def local_training(self, payload: RoundPayload, clients: list[int], round_idx: int,
@@ -169,7 +224,7 @@ class FederatedRun:
         return round_lr(t, self.cfg.fed.rounds, tc.lr, tc.warmup_rounds, tc.min_lr_ratio)
 
     def run_round(self, t: int) -> dict:
-        cfg, timer = self.cfg, PhaseTimer()
+        cfg, timer = self.cfg, PhaseTimer(on_phase=lambda name: self.monitor.at(t, name))
         with timer.phase("round"):
             lr = self.round_lr(t)
             clients = sample_clients(cfg.fed.num_clients, cfg.fed.sample_clients, cfg.fed.seed, t)
@@ -195,9 +250,9 @@ class FederatedRun:
     # --- whole run ----------------------------------------------------------------------
     def run(self) -> dict:
         cfg, start = self.cfg, time.time() - self.elapsed
-        every = cfg.checkpoint.every
         table = RoundTable(cfg.fed.rounds, enabled=self.topo.is_main)
         if self.state.round == 0:
+            self.monitor.at(None, "initial evaluation")
             self.initial = self.evaluate_global(views=True) if cfg.eval.initial else None
         table.initial(self.initial)
         for t in range(self.state.round, cfg.fed.rounds):
@@ -207,11 +262,10 @@ class FederatedRun:
             table.add(row)
             if t + 1 == cfg.fed.rounds:
                 break
-            stop = self.stop.agreed(self.topo.world)
-            if stop or (every and (t + 1) % every == 0):
-                self.save_checkpoint(time.time() - start)
-            if stop:
+            if self.stop_or_checkpoint(t + 1, start):
+                self.save_adapter()  # the global adapter so far, loadable as is (PeftModel.from_pretrained)
                 return self.stopped(t + 1, start)
+        self.monitor.leaving = True
         self.save_adapter()
         results = self.results(self.initial, self.final, start)
         self.rundir.write_json("results.json", results)
@@ -222,12 +276,12 @@ class FederatedRun:
     def stopped(self, rounds_done: int, start: float) -> dict:
         """Asked to stop: leave stopped.json (no results.json, so the run is not done) and return."""
         info = {"stopped_after_round": rounds_done, "rounds": self.cfg.fed.rounds,
-                "reason": "stop requested (SIGUSR2 or the stop file in $HPC_FED_STOP_FILE)",
-                "wall_seconds": round(time.time() - start, 1)}
+                "reason": self.stop.reason or "stop requested", "wall_seconds": round(time.time() - start, 1)}
         self.rundir.write_json("stopped.json", info)
-        log.warning("stopped cleanly after round %d of %d on request; %s has a checkpoint but no "
-                    "results.json: run the same command again to continue it", rounds_done,
-                    self.cfg.fed.rounds, self.rundir.path)
+        if self.topo.is_main:
+            log.warning("stopped cleanly after round %d of %d (%s); %s has a checkpoint but no "
+                        "results.json: run the same command again to continue it", rounds_done,
+                        self.cfg.fed.rounds, info["reason"], self.rundir.path)
         return info
 
     def results(self, initial, final, start: float, **extra) -> dict:

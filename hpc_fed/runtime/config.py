@@ -34,7 +34,12 @@ class CheckpointConfig:
     # Config keys that may differ from the checkpoint's when resuming (e.g. [fed.rounds]); any
     # other difference, and a different world_size, is refused: it would change the results.
     allow_changes: List[str] = field(default_factory=list)
+    # After SIGTERM the round in flight may still finish (and be checkpointed) within this many
+    # seconds; after that it is abandoned and the run continues later from the checkpoint before
+    # it. Keep it below the sender's kill delay (torchrun's agent: 30 s; SLURM's KillWait: 30 s).
+    stop_grace_s: float = 20.0
 
     def check(self) -> None:
         require(self.every >= 0, f"checkpoint.every ({self.every}) must be >= 0 (0: only on a stop)")
         require(self.keep >= 1, f"checkpoint.keep ({self.keep}) must be >= 1")
+        require(self.stop_grace_s >= 0, f"checkpoint.stop_grace_s ({self.stop_grace_s}) must be >= 0")

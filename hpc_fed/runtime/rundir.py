@@ -2,6 +2,7 @@
 
   config.yaml     the resolved config
   partition.json  per client: number of samples and label histogram
+  skipped.jsonl   samples left out for an unreadable image (data.on_error=skip), one per line
   metrics.jsonl   one JSON object per round (see README, "Run directory")
   results.json    {"initial": metrics or null, "final": metrics, ...}; written last: the run is done
   stopped.json    instead of results.json when the run was asked to stop early (hpc_fed/runtime/stop.py)
@@ -65,6 +66,7 @@ class RunDir:
             return
         self.path.mkdir(parents=True, exist_ok=True)
         (self.path / "stopped.json").unlink(missing_ok=True)
+        (self.path / "skipped.jsonl").unlink(missing_ok=True)
         metrics = self.path / "metrics.jsonl"
         if resumed_round is None:
             (self.path / "results.json").unlink(missing_ok=True)
@@ -86,6 +88,12 @@ class RunDir:
         if self.is_main:
             tmp = self.path / f".{name}.tmp"
             tmp.write_text(json.dumps(obj, indent=2) + "\n")
+            tmp.replace(self.path / name)
+
+    def write_jsonl(self, name: str, rows: list[dict]) -> None:
+        if self.is_main:
+            tmp = self.path / f".{name}.tmp"
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
             tmp.replace(self.path / name)
 
     def append_metrics(self, row: dict) -> None:
@@ -124,6 +132,7 @@ def resume_mismatch(meta: dict, cfg: RunConfig, world_size: int, path: Path) -> 
     saved = {**meta.get("config", {}), "world_size": meta.get("world_size")}
     now = {**to_container(cfg), "world_size": world_size}
     changed = checkpoint.config_changes(saved, now, ("output", "checkpoint", "distributed.timeout_s",
+                                                     "distributed.heartbeat_s", "distributed.watchdog_s",
                                                      *allowed))
     if not changed:
         return None

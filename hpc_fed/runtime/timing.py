@@ -7,11 +7,14 @@ from contextlib import contextmanager
 
 
 class PhaseTimer:
-    def __init__(self):
+    def __init__(self, on_phase=None):
         self.seconds: dict[str, float] = {}
+        self.on_phase = on_phase  # called with each phase's name as it starts
 
     @contextmanager
     def phase(self, name: str):
+        if self.on_phase is not None:
+            self.on_phase(name)
         start = time.perf_counter()
         try:
             yield

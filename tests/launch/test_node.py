@@ -24,7 +24,8 @@ def _free_port() -> int:
 def test_torchrun_command_shapes():
     one = torchrun_command(4, ["--config", "c.yaml", "fed.rounds=3"])
     assert one[1:4] == ["-m", "torch.distributed.run", "--standalone"]
-    assert one[-6:] == ["--nproc-per-node=4", "-m", "hpc_fed.train", "--config", "c.yaml", "fed.rounds=3"]
+    assert one[-7:] == ["--nproc-per-node=4", "--max-restarts=0", "-m", "hpc_fed.train", "--config",
+                        "c.yaml", "fed.rounds=3"]
     two = torchrun_command(2, [], nnodes=2, rdzv_endpoint="h0:29500", rdzv_id="r")
     assert "--standalone" not in two
     assert two[3:11] == ["--nnodes", "2", "--rdzv-backend", "c10d", "--rdzv-endpoint", "h0:29500",
@@ -38,7 +39,8 @@ def test_more_ranks_than_gpus_is_refused_before_any_process(monkeypatch, capsys,
 
     monkeypatch.setattr("hpc_fed.distributed.backend.visible_gpus", lambda: gpus)
     execs = []
-    monkeypatch.setattr(os, "execv", lambda exe, cmd: execs.append(cmd))
+    monkeypatch.setattr("hpc_fed.launch.node.launch",
+                        lambda args, run_dir, train_args: execs.append(train_args) or 0)
     rc = cli.main(["launch", "--nproc", str(nproc), "--config", QUICK, f"output.dir={tmp_path}/run"])
     err = capsys.readouterr().err
     if ok:

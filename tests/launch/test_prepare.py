@@ -21,14 +21,16 @@ def test_prepare_output_evals_to_the_train_arguments(tmp_path):
     assert "2 client group(s)" in proc.stderr
 
 
-def test_prepare_exit_codes(tmp_path):
+def test_prepare_exit_codes(tmp_path, tiny_model_dir):
     bad = cli("prepare", "configs/nope.yaml")
     assert bad.returncode == 2 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr
     world = cli("prepare", QUICK, "fed.ranks_per_client=4", "--nproc-per-node", "2")
     assert world.returncode == 2 and "fed.ranks_per_client (4) does not divide" in world.stderr
     typo = cli("prepare", QUICK, "fed.rnds=3")
     assert typo.returncode == 2 and "fed.rnds" in typo.stderr
-    m = tiny_matrix(tmp_path, "unused")
+    model = cli("prepare", QUICK, f"model.path={tmp_path / 'nowhere'}")  # before any srun
+    assert model.returncode == 2 and "does not exist" in model.stderr
+    m = tiny_matrix(tmp_path, tiny_model_dir)
     done = tmp_path / "bench/memes/missing-beta0.5/FedAvg/seed0/results.json"
     done.parent.mkdir(parents=True)
     done.write_text("{}")

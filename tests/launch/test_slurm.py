@@ -132,6 +132,41 @@ def test_time_limit_signal_stops_the_run_cleanly_after_a_round(slurm, tiny_model
     assert "ExitCode=75:0" in state  # not COMPLETED: the entry is not done
 
 
+def test_requeue_after_a_clean_stop_continues_the_run(slurm, tiny_model_dir, tmp_path):
+    """REQUEUE=1: the job stopped by USR2 requeues itself and the requeued job resumes."""
+    out = tmp_path / "run"
+    env = {**os.environ, "HPC_FED_PYTHON": sys.executable, "CONFIG": QUICK, "NPROC_PER_NODE": "1",
+           "REQUEUE": "1", "OVERRIDES": " ".join([f"model.path={tiny_model_dir}", *TINY, "fed.rounds=6",
+                                                  "train.local_steps=20", f"output.dir={out}"])}
+    sub = subprocess.run(["sbatch", "--parsable", "--requeue", "--open-mode=append",
+                          f"--output={tmp_path}/slurm-%j.out", "--time=10", "slurm/benchmark.sh"],
+                         cwd=ROOT, capture_output=True, text=True, env=env, timeout=60)
+    assert sub.returncode == 0, sub.stderr
+    job, deadline = sub.stdout.strip().split(";")[0], time.time() + 420
+    metrics = out / "metrics.jsonl"
+    try:
+        while time.time() < deadline and not (metrics.exists() and metrics.read_text().strip()):
+            time.sleep(0.5)
+        assert metrics.exists() and metrics.read_text().strip(), "no round finished in time"
+        subprocess.run(["scancel", "--batch", "--signal=USR2", job], check=True, timeout=30)
+        released = False
+        while time.time() < deadline and not (out / "results.json").exists():
+            state = subprocess.run(["scontrol", "show", "job", "-o", job], capture_output=True,
+                                   text=True).stdout
+            if not released and "JobState=PENDING" in state and "Restarts=1" in state:
+                # SLURM makes a requeued job eligible ~2 min later; release it now, as an admin may
+                subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True)
+                released = True
+            time.sleep(1)
+    finally:
+        subprocess.run(["scancel", job], capture_output=True)
+    log = next(tmp_path.glob("slurm-*.out")).read_text()
+    assert released and (out / "results.json").exists(), log[-3000:]
+    assert "requeueing job" in log and "resuming" in log, log[-3000:]
+    rows = [json.loads(line)["round"] for line in metrics.read_text().splitlines()]
+    assert rows == list(range(6))
+
+
 def test_sweep_submits_the_matrix_as_a_slurm_array(slurm, tiny_model_dir, tmp_path):
     m = tiny_matrix(tmp_path, tiny_model_dir)
     proc = subprocess.run([sys.executable, "-m", "hpc_fed.cli", "sweep", str(m), "--executor", "slurm",

@@ -28,7 +28,7 @@ def test_a_stopped_run_resumes_to_the_uninterrupted_result(tiny_model_dir, tmp_p
 
     stop.touch()
     first = cli(*args, f"output.dir={resumed}", env={"HPC_FED_STOP_FILE": str(stop)})
-    assert first.returncode == 0, first.stderr[-3000:]
+    assert first.returncode == 75, first.stderr[-3000:]  # not done: run it again
     assert (resumed / "stopped.json").is_file() and not (resumed / "results.json").exists()
     assert [p.name for p in (resumed / "checkpoints").iterdir()] == ["round-000001"]
     stop.unlink()
@@ -49,3 +49,21 @@ def test_a_stopped_run_resumes_to_the_uninterrupted_result(tiny_model_dir, tmp_p
     again = cli(*args, f"output.dir={resumed}")  # a finished run is never overwritten silently
     assert again.returncode == 2 and "holds a finished run" in again.stderr
     assert _results(resumed) == _results(straight)
+
+
+def test_the_local_baseline_stops_and_resumes_to_the_uninterrupted_result(tiny_model_dir, tmp_path):
+    """baseline=local on 2 groups: every client's adapter is in the checkpoint."""
+    args = ["launch", "--nproc", "2", "--config", QUICK, f"model.path={tiny_model_dir}", *TINY,
+            "baseline=local", "fed.rounds=3", "fed.num_clients=3", "eval.initial=false"]
+    straight, resumed, stop = tmp_path / "straight", tmp_path / "resumed", tmp_path / "stop"
+    done = cli(*args, f"output.dir={straight}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    stop.touch()
+    first = cli(*args, f"output.dir={resumed}", env={"HPC_FED_STOP_FILE": str(stop)})
+    assert first.returncode == 75, first.stderr[-3000:]
+    assert json.loads((resumed / "stopped.json").read_text())["stopped_after_round"] == 1
+    stop.unlink()
+    second = cli(*args, f"output.dir={resumed}")
+    assert second.returncode == 0 and "after round 1 of 3" in second.stderr, second.stderr[-3000:]
+    assert _rows(resumed) == _rows(straight) and _results(resumed) == _results(straight)
+    assert set(_results(resumed)["clients"]) == {"0", "1", "2"}

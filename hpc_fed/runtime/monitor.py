@@ -1,0 +1,236 @@
+"""The rank monitor: one background thread per rank that keeps a run answerable while its main
+thread is busy (training, or blocked in a collective waiting for a peer).
+
+It does four things, about once a second (heartbeats every `distributed.heartbeat_s`):
+  - catches SIGTERM and SIGUSR2 (through `signal.set_wakeup_fd`, so a signal is seen even while
+    the main thread waits inside a C++ collective and Python handlers cannot run) and records
+    the stop request (hpc_fed/runtime/stop.py);
+  - shares a stop request with every rank through the job's c10d store, so a signal that reached
+    one rank stops them all after the same round;
+  - enforces the stop deadline: after SIGTERM the round in flight has checkpoint.stop_grace_s to
+    end, then the run abandons it (rank 0 writes stopped.json; the newest checkpoint is the
+    state to continue from) and the process exits before the sender's SIGKILL;
+  - heartbeats: every rank bumps a counter in the store, rank 0 watches them all, and a rank
+    silent for `distributed.watchdog_s` (stopped, swapped out, wedged) is reported by rank and
+    round, and the run exits with an error (torchrun's --max-restarts then restarts it from the
+    last checkpoint) instead of waiting for the collective timeout.
+
+Under torchrun the worker also asks the kernel for SIGTERM when its agent dies (PR_SET_PDEATHSIG),
+so a killed launcher never leaves workers training on as orphans.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import select
+import signal
+import socket
+import sys
+import threading
+import time
+from typing import Callable
+
+from hpc_fed.runtime.stop import StopRequest, stop_exit_code, under_torchelastic
+
+log = logging.getLogger("hpc_fed")
+
+STOP_SIGNALS = {signal.SIGTERM: True, signal.SIGUSR2: False}  # signal -> urgent
+EXIT_STUCK = 1  # a failure: torchrun restarts the workers when it has restarts left
+_PREFIX = "hpc_fed/"
+
+
+def _job_store():
+    """The c10d store of the default process group (None without one)."""
+    import torch.distributed as dist
+
+    if not dist.is_available() or not dist.is_initialized():
+        return None
+    getter = getattr(dist.distributed_c10d, "_get_default_store", None)
+    return getter() if getter is not None else None
+
+
+def _die_with_parent() -> None:
+    """SIGTERM to this process when its parent (torchrun's agent) dies, even by SIGKILL."""
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+class RankMonitor:
+    def __init__(self, stop: StopRequest, rank: int, world_size: int, heartbeat_s: float,
+                 watchdog_s: float, grace_s: float,
+                 on_abandon: Callable[[str, bool], None] = lambda reason, failure: None):
+        self.stop, self.rank, self.world_size = stop, rank, world_size
+        self.heartbeat_s, self.watchdog_s, self.grace_s = heartbeat_s, watchdog_s, grace_s
+        self.on_abandon = on_abandon
+        self.leaving = False  # the main thread is on its way out (stopping or done): no deadline
+        self._where = "startup"
+        self._closed = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._sockets: tuple[socket.socket, socket.socket] | None = None
+        self._previous: dict = {}
+        self._previous_fd: int | None = None
+        self._store = None
+        self._signals_seen = 0
+        self._published = 0  # the stop level this rank put in the store (1 patient, 2 urgent)
+
+    # --- main thread --------------------------------------------------------------------
+    def start(self) -> "RankMonitor":
+        if threading.current_thread() is threading.main_thread():
+            self._install_signals()
+        if under_torchelastic():
+            _die_with_parent()
+        self._store = _job_store() if self.world_size > 1 else None
+        self.stop.remote_reason = self.shared_reason
+        self._thread = threading.Thread(target=self._loop, name="hpc-fed-monitor", daemon=True)
+        self._thread.start()
+        return self
+
+    def at(self, round_idx: int | None, phase: str) -> None:
+        """Where the main thread is (shown when this rank is reported stuck or a round abandoned)."""
+        self._where = phase if round_idx is None else f"round {round_idx}, {phase}"
+
+    def close(self) -> None:
+        self.leaving = True
+        self._closed.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+        if self._sockets is not None and threading.current_thread() is threading.main_thread():
+            signal.set_wakeup_fd(self._previous_fd if self._previous_fd is not None else -1)
+            for sig, handler in self._previous.items():
+                signal.signal(sig, handler)
+            for s in self._sockets:
+                s.close()
+            self._sockets = None
+
+    def _install_signals(self) -> None:
+        r, w = socket.socketpair()
+        r.setblocking(False)
+        w.setblocking(False)
+        self._sockets = (r, w)
+        self._previous_fd = signal.set_wakeup_fd(w.fileno(), warn_on_full_buffer=False)
+        for sig in STOP_SIGNALS:
+            self._previous[sig] = signal.signal(sig, self._python_handler)
+
+    def _python_handler(self, signum, frame) -> None:
+        return None  # the monitor thread reads the signal from the wakeup socket
+
+    # --- monitor thread -----------------------------------------------------------------
+    def _on_signal(self, signum: int) -> None:
+        name = signal.Signals(signum).name
+        urgent = STOP_SIGNALS.get(signal.Signals(signum), False)
+        self._signals_seen += 1
+        if urgent and self.stop.urgent and not self.leaving:
+            self._abandon(f"rank {self.rank}: {name} again: stopping now")
+        self.stop.request(f"{name} on rank {self.rank}", urgent)
+        if self._store is not None:
+            try:
+                self._published = self._publish(self._published)
+            except Exception:
+                pass  # the loop retries and reports
+        log.warning("rank %d: %s: %s", self.rank, name,
+                    f"finishing the round if it ends within {self.grace_s:g} s "
+                    "(checkpoint.stop_grace_s), then stopping" if urgent else
+                    "stopping after the round in flight")
+
+    def _loop(self) -> None:
+        tick = max(0.05, min(1.0, self.heartbeat_s))
+        start = time.monotonic()
+        seen = {r: (-1, start) for r in range(self.world_size)}  # rank -> (counter, when it changed)
+        next_beat = 0.0
+        while not self._closed.is_set():
+            if self._sockets is not None:
+                ready, _, _ = select.select([self._sockets[0]], [], [], tick)
+                if ready:
+                    try:
+                        for signum in self._sockets[0].recv(64):
+                            self._on_signal(signum)
+                    except (BlockingIOError, OSError):
+                        pass
+            else:
+                self._closed.wait(tick)
+            if self._closed.is_set():
+                return
+            now = time.monotonic()
+            self.stop.requested()  # the stop file
+            try:
+                if self._store is not None:
+                    self._published = self._share_stop(self._published)
+                if self._store is not None and now >= next_beat:
+                    next_beat = now + self.heartbeat_s
+                    self._store.add(f"{_PREFIX}hb/{self.rank}", 1)
+                    self._store.set(f"{_PREFIX}at/{self.rank}", self._where)
+                    if self.rank == 0 and self.watchdog_s > 0:
+                        self._watch(seen, now)
+            except Exception as exc:  # the store's host is gone (its agent died): the rest holds
+                log.warning("rank %d: the job's store stopped answering (%s); heartbeats off",
+                            self.rank, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                self._store = None
+            if (self.stop.urgent and not self.leaving and self.stop.since is not None
+                    and now - self.stop.since > self.grace_s):
+                self._abandon(f"{self.stop.reason}: {self._where} did not end within "
+                              f"checkpoint.stop_grace_s ({self.grace_s:g} s)")
+
+    def _publish(self, published: int) -> int:
+        """Put this rank's stop request in the store (once per level); returns the level shared."""
+        mine = 0 if self.stop.reason is None else (2 if self.stop.urgent else 1)
+        if mine > published:
+            self._store.set(f"{_PREFIX}stop_reason", self.stop.reason)
+            self._store.add(f"{_PREFIX}stop", 1)
+            if mine == 2:
+                self._store.add(f"{_PREFIX}stop_urgent", 1)
+        return max(mine, published)
+
+    def shared_reason(self) -> str | None:
+        """The stop reason another rank put in the store (None when there is none)."""
+        key = f"{_PREFIX}stop_reason"
+        try:
+            if self._store is not None and self._store.check([key]):
+                return self._store.get(key).decode()
+            return None
+        except Exception:
+            return None
+
+    def _share_stop(self, published: int) -> int:
+        """Publish this rank's stop request; pick up another rank's. Returns what was published."""
+        published = self._publish(published)
+        if published < 2:
+            urgent = self._store.add(f"{_PREFIX}stop_urgent", 0) > 0
+            if urgent or (published == 0 and self._store.add(f"{_PREFIX}stop", 0) > 0):
+                reason = self._store.get(f"{_PREFIX}stop_reason").decode()
+                self.stop.request(reason, urgent)
+                published = 2 if urgent else 1
+        return published
+
+    def _watch(self, seen: dict, now: float) -> None:
+        for r in range(self.world_size):
+            count = self._store.add(f"{_PREFIX}hb/{r}", 0)
+            if count != seen[r][0]:
+                seen[r] = (count, now)
+            elif now - seen[r][1] > self.watchdog_s:
+                key = f"{_PREFIX}at/{r}"
+                where = self._store.get(key).decode() if self._store.check([key]) else "startup"
+                self._abandon(f"rank {r} has not answered for {now - seen[r][1]:.0f} s "
+                              f"(distributed.watchdog_s={self.watchdog_s:g}); its last heartbeat was "
+                              f"in {where}: that process is stopped, swapped out or hung; stopping the run "
+                              "(the newest checkpoint is kept)", EXIT_STUCK)
+
+    def _abandon(self, reason: str, code: int | None = None) -> None:
+        """Leave now, from this thread, whatever the main thread is doing."""
+        self.leaving = True
+        code = stop_exit_code() if code is None else code
+        try:
+            self.on_abandon(reason, code == EXIT_STUCK)
+        except Exception as exc:  # leaving anyway
+            reason += f" (and writing stopped.json failed: {exc})"
+        sys.stderr.write(f"[rank {self.rank}] hpc-fed: {reason}; exit {code}\n")
+        sys.stderr.flush()
+        os._exit(code)
