@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from hpc_fed.errors import require
 
 PREFIT_QUESTIONS = ("open", "all")
+LORA_SCOPES = ("language", "vision")  # model parts LoRA may go on (hpc_fed/model/roles.py)
+SAVE_ROLES = ("projector", "vision")  # roles model.lora.modules_to_save may name
 TINY = "tiny"  # model.path of the offline tiny model
 
 
@@ -41,13 +43,19 @@ class LoraSettings:
     target_modules: list[str] = field(
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"]
     )
-    # Trained in full alongside the LoRA matrices and aggregated like them.
-    modules_to_save: list[str] = field(default_factory=lambda: ["multi_modal_projector"])
+    # The model parts LoRA goes on (hpc_fed/model/roles.py): language | vision; the projector
+    # never gets LoRA (modules_to_save trains it in full).
+    scope: list[str] = field(default_factory=lambda: ["language"])
+    # Trained in full alongside the LoRA matrices and aggregated like them: a role (projector,
+    # vision), whatever the architecture calls it, or a module name.
+    modules_to_save: list[str] = field(default_factory=lambda: ["projector"])
 
     def check(self) -> None:
         require(self.r >= 1, f"model.lora.r ({self.r}) must be >= 1")
         require(0 <= self.dropout < 1, f"model.lora.dropout ({self.dropout}) must be in [0, 1)")
         require(bool(self.target_modules), "model.lora.target_modules is empty; name at least one module")
+        require(bool(self.scope) and all(s in LORA_SCOPES for s in self.scope),
+                f"model.lora.scope ({list(self.scope)}) must list one or more of {LORA_SCOPES}")
 
 
 @dataclass

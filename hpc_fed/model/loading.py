@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from hpc_fed.model.config import TINY, LoraSettings, ModelConfig
+from hpc_fed.model.roles import lora_targets, module_roles, modules_to_save
 from hpc_fed.errors import ConfigError
 
 
@@ -79,19 +80,16 @@ def load_base_model(cfg: ModelConfig, dtype: torch.dtype = torch.float32):
     return _load("model", AutoModelForImageTextToText, cfg, dtype=dtype)
 
 
-def lora_target_regex(lora: LoraSettings) -> str:
-    """LoRA on the named projections of the language model only (not the vision tower)."""
-    names = "|".join(sorted(set(lora.target_modules)))
-    return rf"^(?!.*vision_tower).*\.({names})$"
-
-
 def apply_lora(model, lora: LoraSettings):
-    """Freeze the base and add a LoRA adapter; returns the peft model."""
+    """Freeze the base and add a LoRA adapter on the parts `lora.scope` names (the language model
+    by default), with `modules_to_save` trained in full; returns the peft model."""
     from peft import LoraConfig, get_peft_model
 
+    roles = module_roles(model)
+    targets = lora_targets(model, roles, list(lora.target_modules), list(lora.scope))
+    saved = modules_to_save(model, roles, list(lora.modules_to_save))
     config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                        target_modules=lora_target_regex(lora),
-                        modules_to_save=list(lora.modules_to_save) or None, bias="none")
+                        target_modules=targets, modules_to_save=saved or None, bias="none")
     try:
         return get_peft_model(model, config)
     except ValueError as exc:

@@ -1,0 +1,52 @@
+"""LoRA and modules_to_save land on the parts the config names, for every architecture: the
+language model by default (never the vision encoder by accident), the projector by role, and a
+name that matches nothing stops with the model's candidates (hpc_fed/model/roles.py)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from tiny_vlms import EXPECTED_ROLES, tiny_vlm
+
+from hpc_fed.errors import ConfigError
+from hpc_fed.model.config import LoraSettings
+from hpc_fed.model.loading import apply_lora, trainable_parameters
+from hpc_fed.model.roles import module_roles
+
+ARCHS = sorted(EXPECTED_ROLES)
+ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_roles_and_default_adapter(arch):
+    torch.manual_seed(0)
+    model = tiny_vlm(arch)
+    roles = module_roles(model)
+    assert (roles.language, roles.vision, roles.projector) == EXPECTED_ROLES[arch]
+    peft_model = apply_lora(model, LoraSettings(r=2))
+    names = [n for n, _ in trainable_parameters(peft_model)]
+    lora = [n for n in names if ".lora_" in n]
+    saved = [n for n in names if ".lora_" not in n]
+    language, vision, projector = (f"base_model.model.{p}." for p in EXPECTED_ROLES[arch])
+    assert lora and all(n.startswith(language) for n in lora)  # nothing on the vision encoder
+    assert {n.rsplit(".lora_", 1)[0].rsplit(".", 1)[-1] for n in lora} == set(ATTENTION)
+    assert saved and all(n.startswith(projector) and "modules_to_save" in n for n in saved)
+
+
+@pytest.mark.parametrize("arch", ["idefics3", "qwen2_vl"])
+def test_vision_scope_adds_the_vision_encoder_but_never_the_projector(arch):
+    model = tiny_vlm(arch)
+    targets = [*ATTENTION, "qkv", "proj"] if arch == "qwen2_vl" else ATTENTION  # Qwen2-VL's ViT names
+    peft_model = apply_lora(model, LoraSettings(r=2, scope=["language", "vision"], modules_to_save=[],
+                                                target_modules=targets))
+    names = [n for n, _ in trainable_parameters(peft_model)]
+    _, vision, projector = (f"base_model.model.{p}." for p in EXPECTED_ROLES[arch])
+    assert any(n.startswith(vision) for n in names)
+    assert not any(n.startswith(projector) for n in names)
+
+
+def test_names_that_match_nothing_are_refused_with_the_candidates():
+    with pytest.raises(ConfigError, match=r"'query' matches no linear layer of the language .*'q_proj'"):
+        apply_lora(tiny_vlm("idefics3"), LoraSettings(target_modules=["q_proj", "query"]))
+    with pytest.raises(ConfigError, match=r"'multi_modal_projector' matches no module of Idefics3"):
+        apply_lora(tiny_vlm("idefics3"), LoraSettings(modules_to_save=["multi_modal_projector"]))
