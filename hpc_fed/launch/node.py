@@ -102,14 +102,23 @@ def check(args):
 
 
 def outcome(run_dir: Path, since: float, signalled: str | None, failed: str | None) -> int:
-    """The launcher's exit code and last line, from what the run directory says."""
-    stopped = run_dir / "stopped.json"
+    """The launcher's exit code and last line, from how the agent ended and what the run
+    directory says: 0 done; 75 stopped on request (run the same command again); 1 a failure
+    (a rank died or stopped answering; the checkpoint still continues it)."""
+    from hpc_fed.runtime import checkpoint
+
+    stopped, info = run_dir / "stopped.json", None
     if stopped.is_file() and stopped.stat().st_mtime >= since and not (run_dir / "results.json").is_file():
         info = json.loads(stopped.read_text())
-        if info.get("failure"):
-            print(f"hpc-fed: error: {info.get('reason')}; {run_dir} continues {info.get('resumes')} "
-                  "when the same command runs again (or give --max-restarts)", file=sys.stderr)
-            return 1
+    if failed and not signalled:
+        what = info["reason"] if info and info.get("failure") else failed
+        newest = checkpoint.latest(run_dir / "checkpoints")
+        resumes = (info or {}).get("resumes") or (f"from checkpoint {newest.name}" if newest else None)
+        later = f"; {run_dir} continues {resumes} when the same command runs again (or --max-restarts)" \
+            if resumes else ""
+        print(f"hpc-fed: error: {what}{later}", file=sys.stderr)
+        return 1
+    if info:
         how = "abandoned the round in flight" if info.get("abandoned") else "stopped cleanly"
         print(f"hpc-fed: {how} after round {info.get('stopped_after_round')} of {info.get('rounds')} "
               f"({info.get('reason')}); {run_dir} keeps its checkpoint: run the same command again to "
@@ -119,9 +128,6 @@ def outcome(run_dir: Path, since: float, signalled: str | None, failed: str | No
         print(f"hpc-fed: {signalled} before the first checkpoint; run the same command again to "
               f"start over (exit {EXIT_STOPPED})", file=sys.stderr)
         return EXIT_STOPPED
-    if failed:
-        print(f"hpc-fed: error: {failed}", file=sys.stderr)
-        return 1
     return 0
 
 

@@ -108,6 +108,21 @@ def test_kill_9_of_a_rank_is_restarted_from_the_checkpoint(tiny_model_dir, tmp_p
     _same_outcome(out, straight)
 
 
+def test_kill_9_without_restarts_fails_in_one_line_and_the_rerun_resumes(tiny_model_dir, tmp_path, straight):
+    out, log = tmp_path / "run", tmp_path / "log.txt"
+    proc = _start(_args(tiny_model_dir, out), log)
+    _wait_rounds(out, 3, proc)
+    os.kill(_workers(proc.pid)[1], signal.SIGKILL)
+    rc, text = proc.wait(timeout=120), log.read_text()
+    last = text.strip().splitlines()[-1]
+    assert rc == 1, text[-3000:]
+    assert last.startswith("hpc-fed: error: workers failed: rank 1 (signal SIGKILL)"), last
+    assert "when the same command runs again" in last
+    rc, text = _run(_args(tiny_model_dir, out), tmp_path / "log2.txt")
+    assert rc == 0 and "resuming" in text, text[-3000:]
+    _same_outcome(out, straight)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGUSR2])
 def test_a_signal_to_the_launcher_stops_cleanly_and_the_rerun_resumes(tiny_model_dir, tmp_path,
                                                                       straight, sig):
