@@ -53,6 +53,10 @@ def blank_image_path() -> str:
     return str(path)
 
 
+# processors whose token_type_ids mark the target suffix (1) rather than image tokens (Gemma-3)
+_SUFFIX_TYPE_PROCESSORS = ("PaliGemmaProcessor",)
+
+
 class Collator:
     """Builds padded batches for one processor (right padding, pad id from its tokenizer).
 
@@ -77,10 +81,17 @@ class Collator:
         finally:
             self.tokenizer.padding_side = side
 
-    def _prompts(self, records: Sequence[Record]) -> tuple[list[list[int]], torch.Tensor | None]:
+    def _prompts(self, records: Sequence[Record]) -> tuple[list[dict[str, list[int]]], dict]:
+        """The processor's batch for the records, split in two: per record, its prompt's
+        token-aligned values without padding (input_ids, attention_mask and whatever else the
+        processor returns per token: token_type_ids, mm_token_type_ids, ...), and every other
+        tensor as the processor laid it out for these rows (pixel_values, image_sizes,
+        image_grid_thw, pixel_attention_mask, ...), passed to the model untouched."""
         enc = self._encode(records)
-        ids = [row[mask.bool()].tolist() for row, mask in zip(enc["input_ids"], enc["attention_mask"])]
-        return ids, enc.get("pixel_values")
+        ids, mask = enc["input_ids"], enc["attention_mask"].bool()
+        aligned = [k for k, v in enc.items() if torch.is_tensor(v) and v.shape == ids.shape]
+        rows = [{k: enc[k][i][mask[i]].tolist() for k in aligned} for i in range(len(records))]
+        return rows, {k: v for k, v in enc.items() if k not in aligned}
 
     def prompt_text(self, record: Record) -> str:
         message = user_message(record, self.prompt_style, self.list_options)
@@ -99,17 +110,29 @@ class Collator:
             self._answer_cache[key] = ids + ([self.tokenizer.eos_token_id] if eos else [])
         return self._answer_cache[key]
 
-    def _pad(self, seqs: list[list[int]], labels: list[list[int]]) -> dict[str, torch.Tensor]:
-        width = max(len(s) for s in seqs)
-        pad = self.tokenizer.pad_token_id
-        input_ids = torch.full((len(seqs), width), pad, dtype=torch.long)
-        label_t = torch.full((len(seqs), width), IGNORE_INDEX, dtype=torch.long)
-        mask = torch.zeros((len(seqs), width), dtype=torch.long)
-        for i, (s, lab) in enumerate(zip(seqs, labels)):
-            input_ids[i, : len(s)] = torch.tensor(s)
-            label_t[i, : len(lab)] = torch.tensor(lab)
-            mask[i, : len(s)] = 1
-        return {"input_ids": input_ids, "attention_mask": mask, "labels": label_t}
+    def _pad(self, rows: list[dict[str, list[int]]], labels: list[list[int]]) -> dict[str, torch.Tensor]:
+        """Right-pad every token-aligned key (pad id for input_ids, 0 for the others)."""
+        width = max(len(r["input_ids"]) for r in rows)
+        out = {}
+        for key in rows[0]:
+            fill = self.tokenizer.pad_token_id if key == "input_ids" else 0
+            t = torch.full((len(rows), width), fill, dtype=torch.long)
+            for i, r in enumerate(rows):
+                t[i, : len(r[key])] = torch.tensor(r[key], dtype=torch.long)
+            out[key] = t
+        label_t = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)
+        for i, lab in enumerate(labels):
+            label_t[i, : len(lab)] = torch.tensor(lab, dtype=torch.long)
+        out["labels"] = label_t
+        return out
+
+    def _extend(self, row: dict[str, list[int]], ids: list[int]) -> dict[str, list[int]]:
+        """A prompt row continued by `ids` (answer tokens): attended (attention_mask 1), text
+        (0) in any other token-aligned key, except PaliGemma's token_type_ids, where 1 marks the
+        target suffix (its causal part; 0 would let answer tokens see each other)."""
+        suffix = 1 if type(self.processor).__name__ in _SUFFIX_TYPE_PROCESSORS else 0
+        fill = {"attention_mask": 1, "token_type_ids": suffix}
+        return {k: v + (ids if k == "input_ids" else [fill.get(k, 0)] * len(ids)) for k, v in row.items()}
 
     def train_batch(self, records: Sequence[Record], image_anchor: bool = False) -> dict[str, torch.Tensor]:
         """Prompt + answer + eos; loss only on answer and eos.
@@ -124,18 +147,15 @@ class Collator:
         if anchored:
             records = [*records, dataclasses.replace(records[0], id="image-anchor",
                                                      image=blank_image_path())]
-        prompts, pixels = self._prompts(records)
-        seqs, labels = [], []
+        prompts, images = self._prompts(records)
+        rows, labels = [], []
         for k, (prompt, r) in enumerate(zip(prompts, records)):
             ans = self.answer_ids(r.answer, eos=True)
-            seqs.append(prompt + ans)
+            rows.append(self._extend(prompt, ans))
             no_loss = anchored and k == len(records) - 1
-            labels.append([IGNORE_INDEX] * (len(prompt) + (len(ans) if no_loss else 0))
+            labels.append([IGNORE_INDEX] * (len(prompt["input_ids"]) + (len(ans) if no_loss else 0))
                           + ([] if no_loss else ans))
-        batch = self._pad(seqs, labels)
-        if pixels is not None:
-            batch["pixel_values"] = pixels
-        return batch
+        return {**self._pad(rows, labels), **images}
 
     def score_batch(self, records: Sequence[Record]) -> tuple[dict[str, torch.Tensor], list]:
         """Rows that let every option of every record be scored by its log-likelihood.
@@ -146,27 +166,28 @@ class Collator:
         record. Returns the batch and, per record, per option, a list of (row, position,
         token) triples whose log-probabilities sum to the option's log-likelihood.
         """
-        prompts, pixels = self._prompts(records)
-        seqs: list[list[int]] = []
+        prompts, images = self._prompts(records)
+        rows: list[dict[str, list[int]]] = []
         row_owner: list[int] = []
         plans = []
         for i, (prompt, r) in enumerate(zip(prompts, records)):
             rows_of_prefix: dict[tuple[int, ...], int] = {}
             plan = []
+            length = len(prompt["input_ids"])
             for option in r.options:
                 ans = self.answer_ids(option, eos=False)
                 prefix = tuple(ans[:-1])
                 if prefix not in rows_of_prefix:
-                    rows_of_prefix[prefix] = len(seqs)
-                    seqs.append(prompt + list(prefix))
+                    rows_of_prefix[prefix] = len(rows)
+                    rows.append(self._extend(prompt, list(prefix)))
                     row_owner.append(i)
                 row = rows_of_prefix[prefix]
-                plan.append([(row, len(prompt) + j - 1, tok) for j, tok in enumerate(ans)])
+                plan.append([(row, length + j - 1, tok) for j, tok in enumerate(ans)])
             plans.append(plan)
-        batch = self._pad(seqs, [[] for _ in seqs])
+        if row_owner != list(range(len(records))):
+            # A record scored on several rows: the processor lays out its images once per row
+            # (whatever its layout: one tensor per image, patches, a grid per image).
+            images = self._prompts([records[i] for i in row_owner])[1]
+        batch = self._pad(rows, [[] for _ in rows])
         del batch["labels"]
-        if pixels is not None:  # pixel rows follow the records that have an image
-            image_row = {i: k for k, i in enumerate(i for i, r in enumerate(records)
-                                                          if r.image is not None)}
-            batch["pixel_values"] = pixels[[image_row[i] for i in row_owner if i in image_row]]
-        return batch, plans
+        return {**batch, **images}, plans

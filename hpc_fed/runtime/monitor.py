@@ -2,7 +2,7 @@
 thread is busy (training, or blocked in a collective waiting for a peer).
 
 It does four things, about once a second (heartbeats every `distributed.heartbeat_s`):
-  - catches SIGTERM and SIGUSR2 (through `signal.set_wakeup_fd`, so a signal is seen even while
+  - catches SIGTERM, SIGINT and SIGUSR2 (through `signal.set_wakeup_fd`, so a signal is seen even while
     the main thread waits inside a C++ collective and Python handlers cannot run) and records
     the stop request (hpc_fed/runtime/stop.py);
   - shares a stop request with every rank through the job's c10d store, so a signal that reached
@@ -36,7 +36,11 @@ from hpc_fed.runtime.stop import StopRequest, stop_exit_code, under_torchelastic
 
 log = logging.getLogger("hpc_fed")
 
-STOP_SIGNALS = {signal.SIGTERM: True, signal.SIGUSR2: False}  # signal -> urgent
+# signal -> urgent. SIGINT (Ctrl-C) is a SIGTERM: the round gets the grace time, a second
+# Ctrl-C leaves at once (one arriving within REPEAT_S of the first is the same keypress, which
+# reaches a torchrun worker twice: from the terminal and from its agent).
+STOP_SIGNALS = {signal.SIGTERM: True, signal.SIGINT: True, signal.SIGUSR2: False}
+REPEAT_S = 2.0
 EXIT_STUCK = 1  # a failure: torchrun restarts the workers when it has restarts left
 _PREFIX = "hpc_fed/"
 
@@ -128,7 +132,7 @@ class RankMonitor:
         name = signal.Signals(signum).name
         urgent = STOP_SIGNALS.get(signal.Signals(signum), False)
         self._signals_seen += 1
-        if urgent and self.stop.urgent and not self.leaving:
+        if urgent and self.stop.urgent and not self.leaving and time.monotonic() - self.stop.since > REPEAT_S:
             self._abandon(f"rank {self.rank}: {name} again: stopping now")
         self.stop.request(f"{name} on rank {self.rank}", urgent)
         if self._store is not None:

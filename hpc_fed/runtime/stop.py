@@ -8,9 +8,10 @@ rank 0 writes a checkpoint and stopped.json, the process exits with EXIT_STOPPED
   the stop file  $HPC_FED_STOP_FILE appearing (a shared filesystem reaches every node; the SLURM
                  batch shell and `hpc-fed launch` create it when they get SIGUSR2): as SIGUSR2.
   SIGTERM        "you are being stopped" (scheduler preemption, the time limit, torchrun's agent
-                 shutting its workers down, `kill`): finish the round if it ends within
+  (or SIGINT)    shutting its workers down, `kill`, Ctrl-C): finish the round if it ends within
                  checkpoint.stop_grace_s, else abandon it (the checkpoint of the round before is
-                 the state to continue from) and exit before the sender's SIGKILL.
+                 the state to continue from) and exit before the sender's SIGKILL; a second one
+                 leaves at once.
 
 A request on one rank reaches every rank through the rank monitor (hpc_fed/runtime/monitor.py,
 which also catches the signals while the main thread is blocked in a collective); every rank

@@ -54,3 +54,24 @@ def test_image_anchor_row_runs_the_image_path_without_changing_the_loss(tiny_mod
     assert torch.allclose(a, b, atol=1e-6)
     img = _records()[0]  # a batch that has an image needs no anchor
     assert col.train_batch([texts[0], img], image_anchor=True)["input_ids"].shape[0] == 2
+
+
+def test_every_processor_output_reaches_the_model_row_for_row():
+    """LLaVA-NeXT's processor adds `image_sizes` (one row per image): training passes it as the
+    processor made it, and scoring with options that need two rows per record repeats each
+    record's images and sizes for both rows, in the processor's own layout."""
+    from tiny_vlms import llava_next_processor
+
+    col = Collator(llava_next_processor())
+    img, other = _records()[:2]
+    txt = Record(id="t", question="what color is the shape?", answer="red", options=COLORS, text="red")
+    train = col.train_batch([img, txt, other])
+    assert set(train) == {"input_ids", "attention_mask", "labels", "pixel_values", "image_sizes"}
+    assert train["image_sizes"].shape == (2, 2) and train["pixel_values"].shape[0] == 2
+    two_rows = Record(id="m", question=img.question, answer="red", options=("red", "very red"),
+                      image=img.image)
+    batch, plans = col.score_batch([two_rows, txt])
+    assert batch["input_ids"].shape[0] == 3  # "red" and "very ..." rows of the first, one of the second
+    assert batch["image_sizes"].shape == (2, 2) and batch["pixel_values"].shape[0] == 2
+    assert torch.equal(batch["pixel_values"][0], batch["pixel_values"][1])
+    assert [row for row, _, _ in plans[0][1]] == [1, 1]  # "very red" is scored on the second row

@@ -20,8 +20,8 @@ def test_stop_request_by_file_and_by_signal(tmp_path):
     assert not req.requested() and not req.agreed(LocalComm())
     stop_file.touch()
     assert req.requested() and req.agreed(LocalComm()) and req.reason == f"stop file {stop_file}"
-    previous = {s: signal.getsignal(s) for s in (signal.SIGUSR2, signal.SIGTERM)}
-    for sig, urgent in ((signal.SIGUSR2, False), (signal.SIGTERM, True)):
+    previous = {s: signal.getsignal(s) for s in (signal.SIGUSR2, signal.SIGTERM, signal.SIGINT)}
+    for sig, urgent in ((signal.SIGUSR2, False), (signal.SIGTERM, True), (signal.SIGINT, True)):
         req2 = StopRequest("")
         monitor = RankMonitor(req2, 0, 1, heartbeat_s=0.1, watchdog_s=0, grace_s=60).start()
         try:
