@@ -18,6 +18,7 @@ EXPECTED_ROLES = {
     "idefics3": ("model.text_model", "model.vision_model", "model.connector"),
     "qwen2_vl": ("model.language_model", "model.visual", "model.visual.merger"),
     "paligemma": ("model.language_model", "model.vision_tower", "model.multi_modal_projector"),
+    "gemma3": ("model.language_model", "model.vision_tower", "model.multi_modal_projector"),
 }
 
 
@@ -46,6 +47,10 @@ def tiny_config(arch: str):
     if arch == "paligemma":
         return T.PaliGemmaConfig(vision_config=T.SiglipVisionConfig(**VISION),
                                  text_config=T.GemmaConfig(**TEXT), image_token_index=100)
+    if arch == "gemma3":
+        return T.Gemma3Config(text_config=T.Gemma3TextConfig(**TEXT),
+                              vision_config=T.SiglipVisionConfig(**VISION), mm_tokens_per_image=4,
+                              image_token_index=100, boi_token_index=101, eoi_token_index=102)
     raise ValueError(arch)
 
 
@@ -130,5 +135,42 @@ def save_idefics3(out_dir) -> str:
                               text_config=T.LlamaConfig(**text), scale_factor=2,
                               image_token_id=tok.convert_tokens_to_ids("<image>"))
     T.Idefics3ForConditionalGeneration(config).save_pretrained(out_dir)
+    processor.save_pretrained(out_dir)
+    return str(out_dir)
+
+
+def save_gemma3(out_dir) -> str:
+    """A tiny Gemma-3 (SigLIP tower, pooled projector, `token_type_ids` marking image tokens for
+    bidirectional attention; text-only rows allowed) with a real Gemma3Processor: the stand-in
+    for PaliGemma, whose processor wants an image on every row."""
+    import transformers as T
+    from tokenizers import Tokenizer, normalizers
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import Whitespace
+
+    from hpc_fed.model.tiny import SPECIAL, _vocabulary
+
+    extra = ["<start_of_image>", "<image_soft_token>", "<end_of_image>"]
+    specials = [v for k, v in SPECIAL.items() if k != "image"] + extra
+    word = Tokenizer(WordLevel(vocab={t: i for i, t in enumerate(specials + _vocabulary())},
+                               unk_token=SPECIAL["unk"]))
+    word.normalizer, word.pre_tokenizer = normalizers.Lowercase(), Whitespace()
+    tok = T.PreTrainedTokenizerFast(
+        tokenizer_object=word, bos_token=SPECIAL["bos"], eos_token=SPECIAL["eos"], pad_token=SPECIAL["pad"],
+        unk_token=SPECIAL["unk"],
+        extra_special_tokens={"image_token": "<image_soft_token>", "boi_token": "<start_of_image>",
+                              "eoi_token": "<end_of_image>"})
+    tok.add_special_tokens({"additional_special_tokens": extra})
+    image_processor = T.Gemma3ImageProcessorPil(size={"height": 32, "width": 32}, do_pan_and_scan=False)
+    processor = T.Gemma3Processor(image_processor=image_processor, tokenizer=tok, image_seq_length=4,
+                                  chat_template=_template("<start_of_image>"))
+    text = dict(TEXT, vocab_size=len(tok), pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
+                eos_token_id=tok.eos_token_id)
+    ids = tok.convert_tokens_to_ids
+    config = T.Gemma3Config(text_config=T.Gemma3TextConfig(**text),
+                            vision_config=T.SiglipVisionConfig(**VISION), mm_tokens_per_image=4,
+                            boi_token_index=ids("<start_of_image>"), eoi_token_index=ids("<end_of_image>"),
+                            image_token_index=ids("<image_soft_token>"))
+    T.Gemma3ForConditionalGeneration(config).save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
     return str(out_dir)

@@ -74,10 +74,13 @@ class Collator:
     def _encode(self, records: Sequence[Record], padding_side: str = "right"):
         """The processor's batch of the records' prompts (chat template, images present)."""
         texts = [self.prompt_text(r) for r in records]
-        images = [load_image(r.image) for r in records if r.image is not None]
+        # images per row (a list per record, empty without an image): the layout every
+        # processor accepts, and the one Gemma-3's and Idefics3's require for mixed batches
+        images = [[load_image(r.image)] if r.image is not None else [] for r in records]
         side, self.tokenizer.padding_side = self.tokenizer.padding_side, padding_side
         try:
-            return self.processor(text=texts, images=images or None, return_tensors="pt", padding=True)
+            return self.processor(text=texts, images=images if any(images) else None, return_tensors="pt",
+                                  padding=True)
         finally:
             self.tokenizer.padding_side = side
 

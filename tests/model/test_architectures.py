@@ -1,9 +1,10 @@
 """Architectures other than the tiny LLaVA, end to end through the CLI. Their processors' batches
 carry more than input_ids / attention_mask / pixel_values: LLaVA-NeXT has any-resolution tiles
 and `image_sizes`; Idefics3 (SmolVLM's architecture) has images per row and
-`pixel_attention_mask`. Each trains federatedly on 2 ranks at ZeRO-2 (two groups) and ZeRO-3
-(one group of two). Each is scored and evaluated on every view, with mixed image / text-only
-batches. The adapter holds LoRA on the language model only, and the projector in full."""
+`pixel_attention_mask`; Gemma-3 has `token_type_ids` marking image tokens. Each trains
+federatedly on 2 ranks at ZeRO-2 (two groups) and ZeRO-3 (one group of two). Each is scored and
+evaluated on every view, with mixed image / text-only batches. The adapter holds LoRA on the
+language model only, and the projector in full."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import json
 
 import pytest
 from cli_helpers import QUICK, TINY, cli
-from tiny_vlms import save_idefics3, save_llava_next
+from tiny_vlms import save_gemma3, save_idefics3, save_llava_next
 
 BUILD = {"llava_next": (save_llava_next, "model.language_model.", "model.multi_modal_projector"),
-         "idefics3": (save_idefics3, "model.text_model.", "model.connector")}
+         "idefics3": (save_idefics3, "model.text_model.", "model.connector"),
+         "gemma3": (save_gemma3, "model.language_model.", "model.multi_modal_projector")}
 
 
 @pytest.fixture(scope="module")
