@@ -103,9 +103,9 @@ def _template(image_placeholder: str) -> str:
     return CHAT_TEMPLATE.replace(" <image>", f" {image_placeholder}")
 
 
-def save_idefics3(out_dir) -> str:
-    """A tiny Idefics3 (SmolVLM's architecture: `pixel_attention_mask`, images per row, a
-    pixel-shuffle connector) with a real Idefics3Processor, saved where `model.path` loads it."""
+def _word_tokenizer(image_tokens: dict[str, str]):
+    """The tiny model's word-level vocabulary with another architecture's image tokens
+    (`image_tokens`: the tokenizer attribute -> token, e.g. boi_token -> <start_of_image>)."""
     import transformers as T
     from tokenizers import Tokenizer, normalizers
     from tokenizers.models import WordLevel
@@ -113,18 +113,26 @@ def save_idefics3(out_dir) -> str:
 
     from hpc_fed.model.tiny import SPECIAL, _vocabulary
 
-    extra = ["<fake_token_around_image>", "<image>", "<global-img>", "<end_of_utterance>"]
+    extra = list(dict.fromkeys(image_tokens.values()))
     specials = [v for k, v in SPECIAL.items() if k != "image"] + extra
     word = Tokenizer(WordLevel(vocab={t: i for i, t in enumerate(specials + _vocabulary())},
                                unk_token=SPECIAL["unk"]))
     word.normalizer, word.pre_tokenizer = normalizers.Lowercase(), Whitespace()
     tok = T.PreTrainedTokenizerFast(
         tokenizer_object=word, bos_token=SPECIAL["bos"], eos_token=SPECIAL["eos"], pad_token=SPECIAL["pad"],
-        unk_token=SPECIAL["unk"],
-        extra_special_tokens={"image_token": "<image>", "fake_image_token": "<fake_token_around_image>",
-                              "global_image_token": "<global-img>",
-                              "end_of_utterance_token": "<end_of_utterance>"})
+        unk_token=SPECIAL["unk"], extra_special_tokens=image_tokens)
     tok.add_special_tokens({"additional_special_tokens": extra})
+    return tok
+
+
+def save_idefics3(out_dir) -> str:
+    """A tiny Idefics3 (SmolVLM's architecture: `pixel_attention_mask`, images per row, a
+    pixel-shuffle connector) with a real Idefics3Processor, saved where `model.path` loads it."""
+    import transformers as T
+
+    tok = _word_tokenizer({"image_token": "<image>", "fake_image_token": "<fake_token_around_image>",
+                           "global_image_token": "<global-img>",
+                           "end_of_utterance_token": "<end_of_utterance>"})
     image_processor = T.Idefics3ImageProcessorPil(do_image_splitting=False, size={"longest_edge": 32},
                                                   max_image_size={"longest_edge": 32})
     processor = T.Idefics3Processor(image_processor=image_processor, tokenizer=tok, image_seq_len=4,
@@ -144,23 +152,9 @@ def save_gemma3(out_dir) -> str:
     bidirectional attention; text-only rows allowed) with a real Gemma3Processor: the stand-in
     for PaliGemma, whose processor wants an image on every row."""
     import transformers as T
-    from tokenizers import Tokenizer, normalizers
-    from tokenizers.models import WordLevel
-    from tokenizers.pre_tokenizers import Whitespace
 
-    from hpc_fed.model.tiny import SPECIAL, _vocabulary
-
-    extra = ["<start_of_image>", "<image_soft_token>", "<end_of_image>"]
-    specials = [v for k, v in SPECIAL.items() if k != "image"] + extra
-    word = Tokenizer(WordLevel(vocab={t: i for i, t in enumerate(specials + _vocabulary())},
-                               unk_token=SPECIAL["unk"]))
-    word.normalizer, word.pre_tokenizer = normalizers.Lowercase(), Whitespace()
-    tok = T.PreTrainedTokenizerFast(
-        tokenizer_object=word, bos_token=SPECIAL["bos"], eos_token=SPECIAL["eos"], pad_token=SPECIAL["pad"],
-        unk_token=SPECIAL["unk"],
-        extra_special_tokens={"image_token": "<image_soft_token>", "boi_token": "<start_of_image>",
-                              "eoi_token": "<end_of_image>"})
-    tok.add_special_tokens({"additional_special_tokens": extra})
+    tok = _word_tokenizer({"image_token": "<image_soft_token>", "boi_token": "<start_of_image>",
+                           "eoi_token": "<end_of_image>"})
     image_processor = T.Gemma3ImageProcessorPil(size={"height": 32, "width": 32}, do_pan_and_scan=False)
     processor = T.Gemma3Processor(image_processor=image_processor, tokenizer=tok, image_seq_length=4,
                                   chat_template=_template("<start_of_image>"))

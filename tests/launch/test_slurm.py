@@ -149,12 +149,16 @@ def test_requeue_after_a_clean_stop_continues_the_run(slurm, tiny_model_dir, tmp
             time.sleep(0.5)
         assert metrics.exists() and metrics.read_text().strip(), "no round finished in time"
         subprocess.run(["scancel", "--batch", "--signal=USR2", job], check=True, timeout=30)
-        released = False
+        released, pending_since = False, None
         while time.time() < deadline and not (out / "results.json").exists():
             state = subprocess.run(["scontrol", "show", "job", "-o", job], capture_output=True,
                                    text=True).stdout
-            if not released and "JobState=PENDING" in state and "Restarts=1" in state:
-                # SLURM makes a requeued job eligible ~2 min later; release it now, as an admin may
+            if "JobState=PENDING" in state and "Restarts=1" in state:
+                pending_since = pending_since or time.time()
+            # SLURM makes a requeued job eligible ~2 min later; release it sooner, as an admin may,
+            # but not within seconds of the requeue: slurmd refuses a credential issued in the
+            # same second as the old one's revocation ("Job credential revoked")
+            if not released and pending_since and time.time() - pending_since > 5:
                 subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True)
                 released = True
             time.sleep(1)
