@@ -10,6 +10,7 @@ Roles are found by transformers' own module names for each architecture:
     vision     vision_tower (LLaVA family, PaliGemma) | vision_model (Idefics3) | visual (Qwen2-VL)
     projector  multi_modal_projector (LLaVA family, PaliGemma) | connector (Idefics3) |
                merger (Qwen2-VL, inside `visual`)
+    MiniCPM-V (trust_remote_code, the FedMLLM paper's model): llm, vpm, resampler
 
 The shallowest module with one of those names takes the role. A model where the language model
 or the vision encoder cannot be found is refused with the names it does have.
@@ -25,10 +26,10 @@ from hpc_fed.errors import ConfigError
 from hpc_fed.model.config import SAVE_ROLES
 
 ROLE_NAMES = {
-    "language": ("language_model", "text_model"),
-    "vision": ("vision_tower", "vision_model", "visual"),
-    "projector": ("multi_modal_projector", "connector", "merger", "mm_projector"),
-}
+    "language": ("language_model", "text_model", "llm"),
+    "vision": ("vision_tower", "vision_model", "visual", "vpm"),
+    "projector": ("multi_modal_projector", "connector", "merger", "mm_projector", "resampler"),
+}  # llm / vpm / resampler: MiniCPM-V (trust_remote_code; its names, not run here)
 
 
 @dataclass(frozen=True)

@@ -50,3 +50,24 @@ def test_names_that_match_nothing_are_refused_with_the_candidates():
         apply_lora(tiny_vlm("idefics3"), LoraSettings(target_modules=["q_proj", "query"]))
     with pytest.raises(ConfigError, match=r"'multi_modal_projector' matches no module of Idefics3"):
         apply_lora(tiny_vlm("idefics3"), LoraSettings(modules_to_save=["multi_modal_projector"]))
+
+
+def test_minicpm_v_names_resolve_without_running_its_remote_code():
+    """MiniCPM-V (trust_remote_code, the FedMLLM paper's model) calls its parts llm / vpm /
+    resampler; a module tree of that shape gets LoRA on the llm only."""
+    from torch import nn
+
+    from hpc_fed.model.roles import lora_targets, modules_to_save
+
+    def block():
+        return nn.ModuleDict({"q_proj": nn.Linear(4, 4), "v_proj": nn.Linear(4, 4)})
+
+    model = nn.Module()
+    model.llm = nn.ModuleDict({"layers": nn.ModuleList([block(), block()])})
+    model.vpm = nn.ModuleDict({"encoder": nn.ModuleList([block()])})
+    model.resampler = nn.ModuleDict({"proj": nn.Linear(4, 4)})
+    roles = module_roles(model)
+    assert (roles.language, roles.vision, roles.projector) == ("llm", "vpm", "resampler")
+    assert lora_targets(model, roles, ["q_proj", "v_proj"], ["language"]) == [
+        "llm.layers.0.q_proj", "llm.layers.0.v_proj", "llm.layers.1.q_proj", "llm.layers.1.v_proj"]
+    assert modules_to_save(model, roles, ["projector"]) == ["resampler"]
