@@ -70,6 +70,9 @@ class Collator:
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self._answer_cache: dict[str, list[int]] = {}
+        # token-aligned keys' value on appended answer tokens (others: 0), see _extend
+        suffix = 1 if type(processor).__name__ in _SUFFIX_TYPE_PROCESSORS else 0
+        self._appended = {"attention_mask": 1, "token_type_ids": suffix}
 
     def _encode(self, records: Sequence[Record], padding_side: str = "right"):
         """The processor's batch of the records' prompts (chat template, images present)."""
@@ -133,9 +136,8 @@ class Collator:
         """A prompt row continued by `ids` (answer tokens): attended (attention_mask 1), text
         (0) in any other token-aligned key, except PaliGemma's token_type_ids, where 1 marks the
         target suffix (its causal part; 0 would let answer tokens see each other)."""
-        suffix = 1 if type(self.processor).__name__ in _SUFFIX_TYPE_PROCESSORS else 0
-        fill = {"attention_mask": 1, "token_type_ids": suffix}
-        return {k: v + (ids if k == "input_ids" else [fill.get(k, 0)] * len(ids)) for k, v in row.items()}
+        return {k: v + (ids if k == "input_ids" else [self._appended.get(k, 0)] * len(ids))
+                for k, v in row.items()}
 
     def train_batch(self, records: Sequence[Record], image_anchor: bool = False) -> dict[str, torch.Tensor]:
         """Prompt + answer + eos; loss only on answer and eos.

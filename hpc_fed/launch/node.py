@@ -75,10 +75,7 @@ def check(args):
     """Everything that can be wrong before torchrun starts (HpcFedError naming the fix)."""
     from hpc_fed.config import load_config
     from hpc_fed.distributed.backend import visible_gpus
-    from hpc_fed.launch.plan import check_layout
-    from hpc_fed.data.federated import build_federated_data
-    from hpc_fed.model.loading import preflight as model_preflight
-    from hpc_fed.runtime.rundir import preflight
+    from hpc_fed.launch.plan import check_inputs, check_layout
 
     if args.nproc < 1 or args.nnodes < 1:
         raise HpcFedError(f"--nproc ({args.nproc}) and --nnodes ({args.nnodes}) must be >= 1")
@@ -92,10 +89,7 @@ def check(args):
         raise HpcFedError(f"override {bad[0]!r} is not key=value (e.g. fed.rounds=3)")
     cfg = load_config(args.config, args.overrides)
     check_layout(cfg, args.nnodes, args.nproc, visible_gpus())
-    model_preflight(cfg.model)  # a missing folder, a broken config.json, a text-only model
-    # data files, empty splits, clients vs samples, unreadable images: the ranks would fail alike
-    build_federated_data(cfg.data, cfg.fed.num_clients)
-    problem = preflight(cfg, args.nnodes * args.nproc)  # a finished run, a checkpoint it cannot continue
+    problem = check_inputs(cfg, args.nnodes * args.nproc)  # model, data, then output.dir
     if problem:
         raise HpcFedError(problem)
     return cfg
@@ -181,10 +175,10 @@ def main(argv: list[str] | None = None) -> int:
     except HpcFedError as exc:
         print(f"hpc-fed: error: {exc}", file=sys.stderr)
         return 2
+    run_dir = Path(cfg.output.dir or run_dir_name(cfg))
     overrides = list(args.overrides)
     if not cfg.output.dir:  # named here, so this process knows where the run's outcome lands
-        overrides.append(f"output.dir={run_dir_name(cfg)}")
-    run_dir = Path(overrides[-1].split("=", 1)[1]) if not cfg.output.dir else Path(cfg.output.dir)
+        overrides.append(f"output.dir={run_dir}")
     train_args = (["--config", args.config] if args.config else []) + overrides
     return launch(args, run_dir, train_args)
 

@@ -113,3 +113,18 @@ def check_layout(cfg, nnodes: int, nproc_per_node: int, gpus_per_node: int | Non
     choice = choose_backend(cfg.distributed, 0, nproc_per_node, gpus_per_node)
     where = "CPU" if choice.device.type == "cpu" else f"{gpus_per_node} GPU(s) per node"
     return f"{layout}; {choice.backend} on {where}"
+
+
+def check_inputs(cfg, world_size: int) -> str | None:
+    """What every rank would otherwise fail on alike, checked once before any process starts:
+    the model folder (missing, a broken config.json, a text-only model) and the data (files,
+    empty splits, clients vs samples, unreadable images), raised as one-line errors; then the
+    problem the run would meet in output.dir (a finished run, a checkpoint it cannot continue),
+    returned for the caller to phrase, or None."""
+    from hpc_fed.data.federated import build_federated_data
+    from hpc_fed.model.loading import preflight as model_preflight
+    from hpc_fed.runtime.rundir import preflight as rundir_preflight
+
+    model_preflight(cfg.model)
+    build_federated_data(cfg.data, cfg.fed.num_clients)
+    return rundir_preflight(cfg, world_size)

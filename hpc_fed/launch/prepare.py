@@ -40,10 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from hpc_fed.config import load_config
     from hpc_fed.distributed.backend import visible_gpus
-    from hpc_fed.launch.plan import check_layout, resolve
-    from hpc_fed.data.federated import build_federated_data
-    from hpc_fed.model.loading import preflight as model_preflight
-    from hpc_fed.runtime.rundir import preflight
+    from hpc_fed.launch.plan import check_inputs, check_layout, resolve
+    from hpc_fed.runtime.rundir import run_dir_name
 
     args = build_parser().parse_intermixed_args(argv)
     bad = [o for o in args.overrides if "=" not in o]
@@ -63,23 +61,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"hpc-fed prepare: {what} is already done ({cfg.output.dir}/results.json exists); "
                   "nothing to run (--force, or FORCE=1 for slurm/benchmark.sh, reruns it)", file=sys.stderr)
             return EXIT_DONE
-        model_preflight(cfg.model)  # a missing folder, a broken config.json, a text-only model
-        # data files, empty splits, clients vs samples, unreadable images: the ranks would fail alike
-        build_federated_data(cfg.data, cfg.fed.num_clients)
-        problem = preflight(cfg, args.nnodes * args.nproc_per_node)  # a checkpoint it cannot continue
+        problem = check_inputs(cfg, args.nnodes * args.nproc_per_node)  # model, data, output.dir
         if problem:
             raise HpcFedError(problem + " (or FORCE=1 to rerun a finished run)")
     except HpcFedError as exc:
         print(f"hpc-fed prepare: error: {exc}", file=sys.stderr)
         return EXIT_BAD
+    run_dir = cfg.output.dir or run_dir_name(cfg)
     if not cfg.output.dir:  # named here, so the batch script finds the run's outcome
-        from hpc_fed.runtime.rundir import run_dir_name
-
-        spec = replace(spec, overrides=[*spec.overrides, f"output.dir={run_dir_name(cfg)}"])
-        cfg = load_config(spec.config, spec.overrides)
-    print(f"hpc-fed prepare: {what}: {layout}; run directory {cfg.output.dir}", file=sys.stderr)
+        spec = replace(spec, overrides=[*spec.overrides, f"output.dir={run_dir}"])
+    print(f"hpc-fed prepare: {what}: {layout}; run directory {run_dir}", file=sys.stderr)
     print(f"HPC_FED_NAME={shlex.quote(spec.name)}")
-    print(f"HPC_FED_RUN_DIR={shlex.quote(cfg.output.dir)}")
+    print(f"HPC_FED_RUN_DIR={shlex.quote(run_dir)}")
     print(f"HPC_FED_TRAIN_ARGS=({shlex.join(spec.train_args())})")
     return 0
 

@@ -99,7 +99,7 @@ class FederatedRun:
         if not (self.started and self.topo.is_main):
             return
         newest = checkpoint.latest(self.rundir.checkpoints)
-        done = int(newest.name.split("-")[1]) if newest is not None else 0
+        done = checkpoint.round_of(newest) if newest is not None else 0
         self.rundir.write_json("stopped.json", {
             "stopped_after_round": done, "rounds": self.cfg.fed.rounds, "abandoned": True,
             "failure": failure, "reason": reason,

@@ -93,13 +93,18 @@ def save(root: Path, ckpt: Checkpoint, keep: int) -> Path:
     return final
 
 
+def round_of(path: Path) -> int:
+    """The rounds done in the checkpoint folder `path` (round-NNNNNN)."""
+    return int(_NAME.match(path.name).group(1))
+
+
 def complete(root: Path) -> list[Path]:
     """The complete checkpoints under root, oldest first."""
     if not root.is_dir():
         return []
     found = [p for p in root.iterdir() if p.is_dir() and _NAME.match(p.name)
              and (p / "state.json").is_file()]
-    return sorted(found, key=lambda p: int(_NAME.match(p.name).group(1)))
+    return sorted(found, key=round_of)
 
 
 def latest(root: Path) -> Path | None:

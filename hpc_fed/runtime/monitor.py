@@ -83,7 +83,6 @@ class RankMonitor:
         self._previous: dict = {}
         self._previous_fd: int | None = None
         self._store = None
-        self._signals_seen = 0
         self._published = 0  # the stop level this rank put in the store (1 patient, 2 urgent)
 
     # --- main thread --------------------------------------------------------------------
@@ -131,13 +130,12 @@ class RankMonitor:
     def _on_signal(self, signum: int) -> None:
         name = signal.Signals(signum).name
         urgent = STOP_SIGNALS.get(signal.Signals(signum), False)
-        self._signals_seen += 1
         if urgent and self.stop.urgent and not self.leaving and time.monotonic() - self.stop.since > REPEAT_S:
             self._abandon(f"rank {self.rank}: {name} again: stopping now")
         self.stop.request(f"{name} on rank {self.rank}", urgent)
         if self._store is not None:
             try:
-                self._published = self._publish(self._published)
+                self._publish()
             except Exception:
                 pass  # the loop retries and reports
         log.warning("rank %d: %s: %s", self.rank, name,
@@ -167,7 +165,7 @@ class RankMonitor:
             self.stop.requested()  # the stop file
             try:
                 if self._store is not None:
-                    self._published = self._share_stop(self._published)
+                    self._share_stop()
                 if self._store is not None and now >= next_beat:
                     next_beat = now + self.heartbeat_s
                     self._store.add(f"{_PREFIX}hb/{self.rank}", 1)
@@ -183,15 +181,15 @@ class RankMonitor:
                 self._abandon(f"{self.stop.reason}: {self._where} did not end within "
                               f"checkpoint.stop_grace_s ({self.grace_s:g} s)")
 
-    def _publish(self, published: int) -> int:
-        """Put this rank's stop request in the store (once per level); returns the level shared."""
+    def _publish(self) -> None:
+        """Put this rank's stop request in the store (once per level)."""
         mine = 0 if self.stop.reason is None else (2 if self.stop.urgent else 1)
-        if mine > published:
+        if mine > self._published:
             self._store.set(f"{_PREFIX}stop_reason", self.stop.reason)
             self._store.add(f"{_PREFIX}stop", 1)
             if mine == 2:
                 self._store.add(f"{_PREFIX}stop_urgent", 1)
-        return max(mine, published)
+            self._published = mine
 
     def shared_reason(self) -> str | None:
         """The stop reason another rank put in the store (None when there is none)."""
@@ -203,16 +201,15 @@ class RankMonitor:
         except Exception:
             return None
 
-    def _share_stop(self, published: int) -> int:
-        """Publish this rank's stop request; pick up another rank's. Returns what was published."""
-        published = self._publish(published)
-        if published < 2:
+    def _share_stop(self) -> None:
+        """Publish this rank's stop request; pick up another rank's."""
+        self._publish()
+        if self._published < 2:
             urgent = self._store.add(f"{_PREFIX}stop_urgent", 0) > 0
-            if urgent or (published == 0 and self._store.add(f"{_PREFIX}stop", 0) > 0):
+            if urgent or (self._published == 0 and self._store.add(f"{_PREFIX}stop", 0) > 0):
                 reason = self._store.get(f"{_PREFIX}stop_reason").decode()
                 self.stop.request(reason, urgent)
-                published = 2 if urgent else 1
-        return published
+                self._published = 2 if urgent else 1
 
     def _watch(self, seen: dict, now: float) -> None:
         for r in range(self.world_size):

@@ -84,17 +84,18 @@ class RunDir:
         if self.is_main:
             shutil.rmtree(self.checkpoints, ignore_errors=True)
 
-    def write_json(self, name: str, obj) -> None:
+    def _write(self, name: str, text: str) -> None:
+        """Rank 0 writes `name` atomically (a temporary file, then a rename)."""
         if self.is_main:
             tmp = self.path / f".{name}.tmp"
-            tmp.write_text(json.dumps(obj, indent=2) + "\n")
+            tmp.write_text(text)
             tmp.replace(self.path / name)
 
+    def write_json(self, name: str, obj) -> None:
+        self._write(name, json.dumps(obj, indent=2) + "\n")
+
     def write_jsonl(self, name: str, rows: list[dict]) -> None:
-        if self.is_main:
-            tmp = self.path / f".{name}.tmp"
-            tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-            tmp.replace(self.path / name)
+        self._write(name, "".join(json.dumps(r) + "\n" for r in rows))
 
     def append_metrics(self, row: dict) -> None:
         if self.is_main:
