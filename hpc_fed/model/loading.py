@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from hpc_fed.model.config import TINY, LoraSettings, ModelConfig
-from hpc_fed.model.roles import lora_targets, module_roles, modules_to_save
+from hpc_fed.model.roles import ModuleRoles, lora_targets, module_roles, modules_to_save
 from hpc_fed.errors import ConfigError
 
 
@@ -80,12 +80,13 @@ def load_base_model(cfg: ModelConfig, dtype: torch.dtype = torch.float32):
     return _load("model", AutoModelForImageTextToText, cfg, dtype=dtype)
 
 
-def apply_lora(model, lora: LoraSettings):
+def apply_lora(model, lora: LoraSettings, roles: ModuleRoles | None = None):
     """Freeze the base and add a LoRA adapter on the parts `lora.scope` names (the language model
-    by default), with `modules_to_save` trained in full; returns the peft model."""
+    by default), with `modules_to_save` trained in full; returns the peft model. `roles`: the
+    base model's module_roles, when the caller has them already."""
     from peft import LoraConfig, get_peft_model
 
-    roles = module_roles(model)
+    roles = roles or module_roles(model)
     targets = lora_targets(model, roles, list(lora.target_modules), list(lora.scope))
     saved = modules_to_save(model, roles, list(lora.modules_to_save))
     config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,

@@ -30,6 +30,7 @@ from hpc_fed.fed.sampling import assign_clients, sample_clients
 from hpc_fed.fed.state import FederatedState
 from hpc_fed.model.build import ensure_model
 from hpc_fed.model.loading import apply_lora, load_base_model, load_processor
+from hpc_fed.model.roles import module_roles
 from hpc_fed.errors import ConfigError, HpcFedError
 from hpc_fed.runtime import checkpoint
 from hpc_fed.runtime.progress import RoundTable
@@ -71,9 +72,12 @@ class FederatedRun:
         self.train_records, self.test_records = self.data.train, self.data.test
         self.parts, self.sizes = self.data.parts, self.data.sizes
         torch.manual_seed(cfg.fed.seed)  # adapter init: identical on every rank
-        model = apply_lora(load_base_model(cfg.model, self.dtype), cfg.model.lora)
+        base = load_base_model(cfg.model, self.dtype)
+        roles = module_roles(base)
+        model = apply_lora(base, cfg.model.lora, roles)
         self.engine = ClientEngine(model, topo, cfg.train, self.dtype)
-        self.method = method_from_config(cfg.fed, self.engine.names, num_decoder_layers(model.config))
+        self.method = method_from_config(cfg.fed, self.engine.names, num_decoder_layers(model.config),
+                                         roles.language)
         self.state = FederatedState(round=0, global_adapter=self._broadcast_initial(),
                                     method_state=self.method.state_dict())
         self.initial = self.final = None  # evaluations so far (restored on resume)

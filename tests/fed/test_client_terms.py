@@ -11,28 +11,60 @@ from hpc_fed.fed.payload import RoundPayload
 from hpc_fed.fed.regularizers import ProximalTerm, decoder_layer, prox_weights
 
 
+LM = "model.language_model"
+
+
 def test_adaptive_window_on_a_real_peft_model(tiny_model_dir):
     from hpc_fed.config import LoraSettings, ModelConfig
     from hpc_fed.model.loading import apply_lora, load_base_model, trainable_parameters
+    from hpc_fed.model.roles import module_roles
 
-    model = apply_lora(load_base_model(ModelConfig(path=tiny_model_dir)), LoraSettings())
+    base = load_base_model(ModelConfig(path=tiny_model_dir))
+    roles = module_roles(base)
+    assert roles.language == LM
+    # LoRA on the vision encoder too: its numbered layers must stay outside the window
+    model = apply_lora(base, LoraSettings(scope=["language", "vision"]), roles)
     names = [n for n, _ in trainable_parameters(model)]
-    w = prox_weights(names, "adaptive", mu=0.01, mu_w=0.1, s_layer=1, num_layers=4)
-    on = {decoder_layer(n) for n, v in w.items() if v > 0}
+    assert any("vision_tower" in n and ".layers.1." in n for n in names)
+    w = prox_weights(names, "adaptive", mu=0.01, mu_w=0.1, s_layer=1, num_layers=4, language=LM)
+    on = {decoder_layer(n, LM) for n, v in w.items() if v > 0}
     assert on == {1, 2}  # layers s..L-1-s of a 4-layer decoder
     assert all(v == pytest.approx(0.001) for v in w.values() if v > 0)
-    assert all(w[n] == 0 for n in names if "multi_modal_projector" in n)  # not a decoder layer
-    assert all(decoder_layer(n) is None for n in names if "projector" in n)
+    assert all(w[n] == 0 for n in names if "multi_modal_projector" in n or "vision_tower" in n)
+    assert all(decoder_layer(n, LM) is None for n in names if "projector" in n or "vision" in n)
     assert set(prox_weights(names, "prox", 0.01, 0.1, 1, 4).values()) == {0.01}
 
 
 def test_paper_window_and_empty_window():
-    names = [f"base_model.model.model.language_model.layers.{i}.self_attn.q_proj.lora_A.default.weight"
+    names = [f"base_model.model.{LM}.layers.{i}.self_attn.q_proj.lora_A.default.weight"
              for i in range(28)] + ["base_model.model.model.vision_tower.encoder.layers.5.mlp.fc1.weight"]
-    w = prox_weights(names, "adaptive", 0.01, 0.1, s_layer=4, num_layers=28)
-    assert [decoder_layer(n) for n in names if w[n] > 0] == list(range(4, 24))
+    w = prox_weights(names, "adaptive", 0.01, 0.1, s_layer=4, num_layers=28, language=LM)
+    assert [decoder_layer(n, LM) for n in names if w[n] > 0] == list(range(4, 24))
     with pytest.raises(ConfigError, match="fed.s_layer"):
-        prox_weights(names, "adaptive", 0.01, 0.1, s_layer=4, num_layers=4)
+        prox_weights(names, "adaptive", 0.01, 0.1, s_layer=4, num_layers=4, language=LM)
+
+
+@pytest.mark.parametrize("language, name", [
+    # Idefics3 / SmolVLM: the language model is `text_model`, its vision encoder also has
+    # numbered `layers` (the old name heuristic only skipped names containing "vision")
+    ("model.text_model", "base_model.model.model.text_model.layers.{i}.self_attn.q_proj.lora_A.default.weight"),
+    # MiniCPM-V (trust_remote_code): a causal LM under `llm`, its layers under llm.model.layers
+    ("llm", "base_model.model.llm.model.layers.{i}.self_attn.v_proj.lora_B.default.weight"),
+])
+def test_window_keyed_on_the_language_role(language, name):
+    names = [name.format(i=i) for i in range(6)]
+    others = ["base_model.model.model.encoder.layers.2.self_attn.q_proj.lora_A.default.weight",
+              "base_model.model.vpm.encoder.layers.2.mlp.fc1.lora_A.default.weight",
+              "base_model.model.model.connector.modules_to_save.default.modality_projection.proj.weight"]
+    w = prox_weights(names + others, "adaptive", 0.01, 1.0, s_layer=1, num_layers=6, language=language)
+    assert [decoder_layer(n, language) for n in names if w[n] > 0] == [1, 2, 3, 4]
+    assert all(w[n] == 0 for n in others)
+
+
+def test_adaptive_window_that_regularizes_nothing_is_refused():
+    names = ["base_model.model.model.vision_tower.encoder.layers.1.self_attn.q_proj.lora_A.default.weight"]
+    with pytest.raises(ConfigError, match="plain FedAvg"):
+        prox_weights(names, "adaptive", 0.01, 0.1, s_layer=0, num_layers=4, language=LM)
 
 
 def test_proximal_gradient_is_mu_times_distance():

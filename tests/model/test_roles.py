@@ -45,6 +45,28 @@ def test_vision_scope_adds_the_vision_encoder_but_never_the_projector(arch):
     assert not any(n.startswith(projector) for n in names)
 
 
+@pytest.mark.parametrize("arch", ARCHS)
+def test_adaptive_window_covers_the_language_models_layers_only(arch):
+    """fed.regularizer=adaptive regularizes decoder layers s..L-1-s of the language model, found
+    by role, even with LoRA on the vision encoder (whose blocks are numbered `layers` too)."""
+    from hpc_fed.fed.regularizers import decoder_layer, num_decoder_layers, prox_weights
+
+    model = tiny_vlm(arch)
+    roles = module_roles(model)
+    targets = [*ATTENTION, "qkv", "proj"] if arch == "qwen2_vl" else ATTENTION
+    peft_model = apply_lora(model, LoraSettings(r=2, scope=["language", "vision"],
+                                                target_modules=targets), roles)
+    names = [n for n, _ in trainable_parameters(peft_model)]
+    layers = num_decoder_layers(model.config)
+    s = 1 if layers >= 3 else 0
+    w = prox_weights(names, "adaptive", 0.01, 1.0, s_layer=s, num_layers=layers,
+                     language=roles.language)
+    on = [n for n in names if w[n] > 0]
+    assert {decoder_layer(n, roles.language) for n in on} == set(range(s, layers - s))
+    assert all(n.startswith(f"base_model.model.{roles.language}.") for n in on)
+    assert any(n.startswith(f"base_model.model.{roles.vision}.") for n in names)  # present, off
+
+
 def test_names_that_match_nothing_are_refused_with_the_candidates():
     with pytest.raises(ConfigError, match=r"'query' matches no linear layer of the language .*'q_proj'"):
         apply_lora(tiny_vlm("idefics3"), LoraSettings(target_modules=["q_proj", "query"]))

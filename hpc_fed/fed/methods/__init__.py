@@ -29,16 +29,17 @@ def build_method(name: str, **hparams) -> Method:
     return method_class(name)(**hparams)
 
 
-def method_from_config(fed, names=(), num_layers: int = 0) -> Method:
+def method_from_config(fed, names=(), num_layers: int = 0, language: str | None = None) -> Method:
     """The configured method: its hyper-parameters from `fed`, fed.weighting, and the
-    fed.regularizer term over the adapter parameters `names` of a `num_layers`-layer decoder."""
+    fed.regularizer term over the adapter parameters `names` of a `num_layers`-layer language
+    model whose module is named `language` (ModuleRoles.language)."""
     cls = method_class(fed.algorithm)
     values = {"eta": fed.server_lr, "tau": fed.tau, "b1": fed.beta1, "b2": fed.beta2,
               "num_clients": fed.num_clients}
     method = cls(**{k: v for k, v in values.items() if k in cls.hparams})
     if fed.weighting is not None:
         method.weighting = fed.weighting
-    method.regularizer = build_regularizer(fed, names, num_layers)
+    method.regularizer = build_regularizer(fed, names, num_layers, language)
     return method
 
 
