@@ -14,12 +14,21 @@ from types import SimpleNamespace
 
 import torch
 
-from hpc_fed.client.zero3_groups import scope_trace_check_to_group
+from hpc_fed.client.zero3_groups import partitioned_loading, scope_trace_check_to_group
 from hpc_fed.client.config import TrainConfig
 from hpc_fed.client.deepspeed_config import deepspeed_config
 from hpc_fed.client.optimizers import build_optimizer
 from hpc_fed.distributed.topology import Topology
 from hpc_fed.model.loading import trainable_parameters
+
+
+def base_model_loading(topo: Topology, cfg: TrainConfig, dtype: torch.dtype):
+    """The context the base model is loaded in: at ZeRO-3 it is created partitioned over the
+    client group (zero3_groups.partitioned_loading), so no rank holds the whole model; at stages
+    0-2 every rank holds it anyway and it loads as usual."""
+    if cfg.zero_stage != 3:
+        return contextlib.nullcontext()
+    return partitioned_loading(topo, deepspeed_config(cfg, topo.group_size, dtype))
 
 
 class ClientEngine:

@@ -12,7 +12,7 @@ import time
 import torch
 
 from hpc_fed.client.config import resolve_precision
-from hpc_fed.client.engine import ClientEngine
+from hpc_fed.client.engine import ClientEngine, base_model_loading
 from hpc_fed.client.local import ClientResult, train_client
 from hpc_fed.client.schedule import round_lr
 from hpc_fed.config import RunConfig, to_container
@@ -71,9 +71,10 @@ class FederatedRun:
         self.data.primary_metric = headline_metric(self.data.primary_metric, cfg.eval.mode)
         self.train_records, self.test_records = self.data.train, self.data.test
         self.parts, self.sizes = self.data.parts, self.data.sizes
-        torch.manual_seed(cfg.fed.seed)  # adapter init: identical on every rank
-        base = load_base_model(cfg.model, self.dtype)
+        with base_model_loading(topo, cfg.train, self.dtype):  # partitioned at ZeRO-3
+            base = load_base_model(cfg.model, self.dtype)
         roles = module_roles(base)
+        torch.manual_seed(cfg.fed.seed)  # adapter init: identical on every rank
         model = apply_lora(base, cfg.model.lora, roles)
         self.engine = ClientEngine(model, topo, cfg.train, self.dtype)
         self.method = method_from_config(cfg.fed, self.engine.names, num_decoder_layers(model.config),

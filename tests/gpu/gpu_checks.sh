@@ -51,6 +51,12 @@ step two_groups_gloo_cuda 0 python -m hpc_fed.cli launch --nproc 2 --config conf
 step zero3_group_gloo_cuda 0 python -m hpc_fed.cli launch --nproc 2 --config configs/quickstart.yaml \
     "model.path=$MODEL" distributed.device=cuda distributed.backend=gloo fed.ranks_per_client=2 \
     train.zero_stage=3 fed.rounds=2 eval.every=1 data.max_test_samples=400 "output.dir=$OUT/zero3_group" ${EXTRA[@]+"${EXTRA[@]}"}
+# 5. ZeRO-3 partitioned loading on the GPU: parameter bytes, peak GPU memory and peak host memory
+#    per rank after load + engine build, ZeRO-2 / ZeRO-3 / ZeRO-3 partitioned (issue 13)
+step build_mid_model 0 python tests/gpu/zero3_memory.py --build runs/models/mid-llava --hidden 2048 --layers 8
+step zero3_memory_cuda 0 python tests/gpu/zero3_memory.py --model runs/models/mid-llava --device cuda \
+    --out "$OUT/zero3_memory.json"
+grep -h '^{' "$OUT/zero3_memory_cuda.log" | tee -a "$SUMMARY"
 for d in quickstart gloo_groups zero3_group; do
     [[ -f "$OUT/$d/results.json" ]] && python -c "import json,sys; r=json.load(open(sys.argv[1])); \
 print(sys.argv[2], 'accuracy', r['initial'] and round(r['initial']['accuracy'], 4), '->', \
