@@ -1,4 +1,4 @@
-"""`hpc-fed` command line: train, launch (torchrun on this node), benchmark, sweep (submitit),
+"""`hpc-fed` command line: train, launch (torchrun on this node), bench, benchmark, sweep (submitit),
 prepare (slurm/benchmark.sh), report, data describe, make-tiny-model. Each subcommand with its
 own parser lives in its package; this module only dispatches."""
 
@@ -19,6 +19,7 @@ PASS_THROUGH = {  # subcommands with their own parser: name -> (module, function
     "sweep": ("hpc_fed.launch.sweep", "main"),
     "prepare": ("hpc_fed.launch.prepare", "main"),
     "launch": ("hpc_fed.launch.node", "main"),
+    "bench": ("hpc_fed.bench.cli", "main"),
 }
 
 
@@ -79,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     dp.add_argument("--json", help="also write the partition.json object to this file")
     sub.add_parser("benchmark", add_help=False,
                    help="run a benchmark matrix here (see configs/benchmark/)")
+    sub.add_parser("bench", add_help=False,
+                   help="measure where a round's time goes (compute, data, waiting, aggregation)")
     sub.add_parser("report", add_help=False, help="tables (CSV, markdown) and plots from run directories")
     sub.add_parser("sweep", add_help=False,
                    help="submit a benchmark matrix with submitit (SLURM or local processes)")

@@ -39,6 +39,10 @@ def setup_logging(rank: int) -> None:
     for noisy in ("DeepSpeed", "deepspeed", "torch.distributed", "transformers", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()  # "Loading weights" bars, once per rank and model load
 
 
 def _first_line(exc: BaseException) -> str:

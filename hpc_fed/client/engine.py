@@ -102,7 +102,7 @@ class ClientEngine:
         `terms` are client terms of the FL method (proximal, SCAFFOLD correction) added to the
         loss; the returned value is the task loss alone.
         """
-        batch = {k: v.to(self.topo.device) for k, v in batch.items()}
+        batch = {k: v.to(self.topo.device, non_blocking=True) for k, v in batch.items()}
         if "pixel_values" in batch:
             batch["pixel_values"] = batch["pixel_values"].to(self.dtype)
         loss = self.engine(**batch).loss

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from hpc_fed.data.images import ImageCache
 from hpc_fed.data.prompts import render_question
 from hpc_fed.data.records import Record
 from hpc_fed.errors import DataFormatError
@@ -32,15 +33,6 @@ def user_message(record: Record, style: str = "modality", list_options: bool = F
     prompt = question if record.text is None else f"{record.text}\n{question}"
     parts.append({"type": "text", "text": prompt})
     return [{"role": "user", "content": parts}]
-
-
-@lru_cache(maxsize=8192)
-def load_image(path: str) -> Image.Image:
-    try:
-        with Image.open(path) as img:
-            return img.convert("RGB")
-    except (OSError, ValueError) as exc:
-        raise DataFormatError(f"image {path} cannot be read ({exc}); fix or remove the file") from None
 
 
 @lru_cache(maxsize=1)
@@ -60,11 +52,14 @@ _SUFFIX_TYPE_PROCESSORS = ("PaliGemmaProcessor",)
 class Collator:
     """Builds padded batches for one processor (right padding, pad id from its tokenizer).
 
-    `prompt_style` and `list_options` are data.prompt and data.list_options (see prompts.py).
+    `prompt_style` and `list_options` are data.prompt and data.list_options (see prompts.py);
+    `image_cache_mb` is data.image_cache_mb (decoded images kept per process).
     """
 
-    def __init__(self, processor, prompt_style: str = "modality", list_options: bool = False):
+    def __init__(self, processor, prompt_style: str = "modality", list_options: bool = False,
+                 image_cache_mb: int = 256):
         self.processor = processor
+        self.images = ImageCache(image_cache_mb << 20)
         self.prompt_style, self.list_options = prompt_style, list_options
         self.tokenizer = processor.tokenizer
         if self.tokenizer.pad_token_id is None:
@@ -79,7 +74,7 @@ class Collator:
         texts = [self.prompt_text(r) for r in records]
         # images per row (a list per record, empty without an image): the layout every
         # processor accepts, and the one Gemma-3's and Idefics3's require for mixed batches
-        images = [[load_image(r.image)] if r.image is not None else [] for r in records]
+        images = [[self.images.get(r.image)] if r.image is not None else [] for r in records]
         side, self.tokenizer.padding_side = self.tokenizer.padding_side, padding_side
         try:
             return self.processor(text=texts, images=images if any(images) else None, return_tensors="pt",

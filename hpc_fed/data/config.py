@@ -46,6 +46,10 @@ class DataConfig:
     # An image that does not read: raise (stop before training, naming the file) | skip (drop
     # that sample, count it per client in partition.json, list it in skipped.jsonl)
     on_error: str = "raise"
+    # Decoded images kept per process (least recently used out); 0: decode on every use
+    image_cache_mb: int = 256
+    # Training batches built ahead on a background thread while the model computes (0: inline)
+    prefetch: int = 2
 
     def check(self) -> None:
         require(self.name in DATASETS,
@@ -66,6 +70,10 @@ class DataConfig:
         require(self.k >= 0, f"data.k ({self.k}) must be >= 0")
         require(self.on_error in ON_ERROR, f"data.on_error ({self.on_error!r}) must be one of {ON_ERROR}")
         require(self.prompt in STYLES, f"data.prompt ({self.prompt!r}) is unknown; choose one of {STYLES}")
+        require(self.image_cache_mb >= 0, f"data.image_cache_mb ({self.image_cache_mb}) must be >= 0 "
+                "(0 keeps no decoded image)")
+        require(self.prefetch >= 0, f"data.prefetch ({self.prefetch}) must be >= 0 (0 builds each "
+                "batch when it is needed)")
         for key in ("max_train_samples", "max_test_samples"):
             value = getattr(self, key)
             require(value is None or value >= 1, f"data.{key} ({value}) must be >= 1 or null")

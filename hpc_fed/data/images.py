@@ -11,12 +11,62 @@ pixels: about 0.1 ms per easy-VQA image, so a 100 k-image dataset costs seconds,
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable
 
 from PIL import Image
 
 from hpc_fed.data.records import Record
+from hpc_fed.errors import DataFormatError
+
+
+def decode_image(path: str) -> Image.Image:
+    """The RGB image at `path`, or a DataFormatError naming it."""
+    try:
+        with Image.open(path) as img:
+            return img.convert("RGB")
+    except (OSError, ValueError) as exc:
+        raise DataFormatError(f"image {path} cannot be read ({exc}); fix or remove the file") from None
+
+
+class ImageCache:
+    """Decoded images by path, least recently used first out, bounded in bytes (`data.
+    image_cache_mb` per process; 0 decodes every time). A dataset re-read every round (easy-VQA's
+    4,000 64x64 PNGs: 49 MB decoded) stays decoded; a large one (Hateful Memes, CrisisMMD: full-
+    size photos) costs at most the bound, not its size. Safe to share with the prefetch thread."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.hits = self.misses = 0
+        self._images: OrderedDict[str, Image.Image] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def size(img: Image.Image) -> int:
+        return img.width * img.height * len(img.getbands())
+
+    def get(self, path: str) -> Image.Image:
+        with self._lock:
+            img = self._images.get(path)
+            if img is not None:
+                self._images.move_to_end(path)
+                self.hits += 1
+                return img
+            self.misses += 1
+        img = decode_image(path)  # outside the lock: decoding is the slow part
+        size = self.size(img)
+        if size <= self.max_bytes:
+            with self._lock:
+                if path not in self._images:
+                    self._images[path] = img
+                    self.bytes += size
+                while self.bytes > self.max_bytes:
+                    _, old = self._images.popitem(last=False)
+                    self.bytes -= self.size(old)
+        return img
 
 
 def image_error(path: str) -> str | None:

@@ -95,6 +95,23 @@ def stale_extension_locks(max_age_s: float = 600.0) -> list[Path]:
     return found
 
 
+SHM_COMM_OP = "deepspeed_shm_comm"  # ShareMemCommBuilder.NAME
+
+
+def skip_shm_comm_op() -> None:
+    """Keep DeepSpeed's CPU accelerator from JIT-compiling its shared-memory all-reduce op.
+
+    On the CPU, `deepspeed.init_distributed` compiles a C++ op (`deepspeed_shm_comm`, measured
+    1.8-2.7 min on 2 cores, printing nothing until "built successfully") on first use. Only
+    `inference_all_reduce` uses it (DeepSpeed's tensor-parallel inference kernels, which hpc_fed
+    never runs); every training collective goes through torch.distributed. Marking the op
+    incompatible makes DeepSpeed skip the build (`build_shm_op` returns None) and fall back to
+    torch.distributed for anything that would have used it."""
+    import deepspeed.ops
+
+    deepspeed.ops.__compatible_ops__[SHM_COMM_OP] = False
+
+
 def elastic_store(timeout: timedelta):
     """The job's c10d store for this attempt of a torchrun worker group.
 
@@ -142,6 +159,7 @@ def init_distributed(cfg: DistributedConfig, init_method: str = "env://") -> Bac
                         "wait for it forever: remove it (rm %s) if no build is running", lock, lock)
     import deepspeed  # imported late: slow, and not needed for config errors
 
+    skip_shm_comm_op()
     deepspeed.init_distributed(dist_backend=choice.backend)  # adopts the group created above
     if strict_requested():
         install_strict_guard(choice.backend)

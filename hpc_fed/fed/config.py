@@ -10,6 +10,7 @@ from hpc_fed.errors import require
 from hpc_fed.fed.methods import REGISTRY
 from hpc_fed.fed.methods.base import WEIGHTINGS
 from hpc_fed.fed.regularizers import REGULARIZERS
+from hpc_fed.fed.sampling import ASSIGNMENTS
 
 
 @dataclass
@@ -33,6 +34,9 @@ class FedConfig:
     num_clients: int = 10
     sample_clients: int = 2  # clients sampled per round
     ranks_per_client: int = 1  # ranks in one client group (DeepSpeed data-parallel size)
+    # Sampled clients onto client groups: balanced (longest first onto the least-loaded group,
+    # load = the client's local steps) | round_robin (i-th sampled client on group i mod groups)
+    assignment: str = "balanced"
     seed: int = 0  # client sampling; identical on every rank
     local_client: Optional[int] = None  # baseline=local: train only this client (default all)
 
@@ -55,6 +59,8 @@ class FedConfig:
                 f"fed.server_lr ({self.server_lr}) and fed.tau ({self.tau}) must be > 0")
         require(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1,
                 f"fed.beta1 ({self.beta1}) and fed.beta2 ({self.beta2}) must be in [0, 1)")
+        require(self.assignment in ASSIGNMENTS,
+                f"fed.assignment ({self.assignment!r}) must be one of {ASSIGNMENTS}")
         require(self.rounds >= 1, f"fed.rounds ({self.rounds}) must be >= 1")
         require(self.num_clients >= 1, f"fed.num_clients ({self.num_clients}) must be >= 1")
         require(1 <= self.sample_clients <= self.num_clients,

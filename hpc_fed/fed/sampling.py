@@ -14,13 +14,21 @@ def sample_clients(num_clients: int, k: int, seed: int, round_idx: int) -> list[
     return sorted(rng.choice(num_clients, size=k, replace=False).tolist())
 
 
-def assign_clients(clients: Sequence[int], sizes: Sequence[int], num_groups: int) -> list[list[int]]:
-    """Clients -> groups, heaviest first onto the least-loaded group (load = samples).
+ASSIGNMENTS = ("balanced", "round_robin")  # the values of fed.assignment
 
-    `sizes[c]` is client c's sample count. Ties go to the lower group index, and clients of
-    equal size are taken in id order, so the plan is deterministic. Within a group, clients
-    run in ascending id order.
+
+def assign_clients(clients: Sequence[int], sizes: Sequence[int], num_groups: int,
+                   how: str = "balanced") -> list[list[int]]:
+    """Clients -> groups. balanced: heaviest first onto the least-loaded group (longest
+    processing time first, at most 4/3 of the best makespan); round_robin: the i-th client (in
+    id order) on group i mod num_groups, whatever its size.
+
+    `sizes[c]` is client c's work (its local steps this round). Ties go to the lower group
+    index, and clients of equal size are taken in id order, so the plan is deterministic.
+    Within a group, clients run in ascending id order.
     """
+    if how == "round_robin":
+        return [sorted(clients)[g::num_groups] for g in range(num_groups)]
     load = [0] * num_groups
     plan: list[list[int]] = [[] for _ in range(num_groups)]
     for c in sorted(clients, key=lambda c: (-sizes[c], c)):

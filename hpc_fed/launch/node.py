@@ -38,14 +38,15 @@ from hpc_fed.runtime.stop import EXIT_STOPPED, STOP_FILE_ENV
 
 def torchrun_args(nproc: int, train_args: list[str], nnodes: int = 1,
                   rdzv_endpoint: str | None = None, rdzv_id: str = "hpc-fed",
-                  max_restarts: int = 0) -> list[str]:
-    """torchrun's arguments for `nproc` ranks of `python -m hpc_fed.train <train_args>` here."""
+                  max_restarts: int = 0, module: str = "hpc_fed.train") -> list[str]:
+    """torchrun's arguments for `nproc` ranks of `python -m <module> <train_args>` here
+    (hpc_fed.train; hpc_fed.bench.worker for `hpc-fed bench`)."""
     if nnodes == 1 and rdzv_endpoint is None:
         cmd = ["--standalone"]
     else:
         cmd = ["--nnodes", str(nnodes), "--rdzv-backend", "c10d", "--rdzv-endpoint", str(rdzv_endpoint),
                "--rdzv-id", rdzv_id]
-    return [*cmd, f"--nproc-per-node={nproc}", f"--max-restarts={max_restarts}", "-m", "hpc_fed.train",
+    return [*cmd, f"--nproc-per-node={nproc}", f"--max-restarts={max_restarts}", "-m", module,
             *train_args]
 
 
@@ -134,7 +135,7 @@ def _failure_line(exc) -> str:
     return "workers failed: " + ", ".join(parts) + " (their output above says why)"
 
 
-def launch(args, run_dir: Path, train_args: list[str]) -> int:
+def launch(args, run_dir: Path, train_args: list[str], module: str = "hpc_fed.train") -> int:
     """Run torchrun's agent in this process and turn how it ended into an exit code."""
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
@@ -154,7 +155,7 @@ def launch(args, run_dir: Path, train_args: list[str]) -> int:
     sys.stdout.flush()
     try:
         torchrun(parse_torchrun(torchrun_args(args.nproc, train_args, args.nnodes, args.rdzv_endpoint,
-                                              args.rdzv_id, args.max_restarts)))
+                                              args.rdzv_id, args.max_restarts, module)))
     except SignalException as exc:
         signalled = f"stopped by {exc.sigval.name}"
     except ChildFailedError as exc:

@@ -13,7 +13,7 @@ import torch
 
 from hpc_fed.client.config import resolve_precision
 from hpc_fed.client.engine import ClientEngine, base_model_loading
-from hpc_fed.client.local import ClientResult, train_client
+from hpc_fed.client.local import ClientResult, local_steps, train_client
 from hpc_fed.client.schedule import round_lr
 from hpc_fed.config import RunConfig, to_container
 from hpc_fed.data.collate import Collator
@@ -62,21 +62,27 @@ class FederatedRun:
         """Model, data, engine, method state; resume; then the run directory is written."""
         cfg, topo = self.cfg, self.topo
         self.rundir = RunDir.open(cfg, topo.world)  # writes nothing until start() below
-        ensure_model(cfg.model, topo.world)
+        self.startup = PhaseTimer()  # one-time costs (hpc-fed bench reports them)
+        with self.startup.phase("model_build"):
+            ensure_model(cfg.model, topo.world)
         self.dtype = resolve_precision(cfg.train.precision, topo.device)
-        processor = load_processor(cfg.model)
-        self.collator = Collator(processor, cfg.data.prompt, cfg.data.list_options)
-        self.data = self.build_data()
-        check_scorable(self.data, cfg.eval.mode)
+        with self.startup.phase("data"):
+            processor = load_processor(cfg.model)
+            self.collator = Collator(processor, cfg.data.prompt, cfg.data.list_options,
+                                     cfg.data.image_cache_mb)
+            self.data = self.build_data()
+            check_scorable(self.data, cfg.eval.mode)
         self.data.primary_metric = headline_metric(self.data.primary_metric, cfg.eval.mode)
         self.train_records, self.test_records = self.data.train, self.data.test
         self.parts, self.sizes = self.data.parts, self.data.sizes
-        with base_model_loading(topo, cfg.train, self.dtype):  # partitioned at ZeRO-3
-            base = load_base_model(cfg.model, self.dtype)
-        roles = module_roles(base)
-        torch.manual_seed(cfg.fed.seed)  # adapter init: identical on every rank
-        model = apply_lora(base, cfg.model.lora, roles)
-        self.engine = ClientEngine(model, topo, cfg.train, self.dtype)
+        with self.startup.phase("model_load"):
+            with base_model_loading(topo, cfg.train, self.dtype):  # partitioned at ZeRO-3
+                base = load_base_model(cfg.model, self.dtype)
+            roles = module_roles(base)
+            torch.manual_seed(cfg.fed.seed)  # adapter init: identical on every rank
+            model = apply_lora(base, cfg.model.lora, roles)
+        with self.startup.phase("engine_build"):
+            self.engine = ClientEngine(model, topo, cfg.train, self.dtype)
         self.method = method_from_config(cfg.fed, self.engine.names, num_decoder_layers(model.config),
                                          roles.language)
         self.state = FederatedState(round=0, global_adapter=self._broadcast_initial(),
@@ -183,7 +189,8 @@ class FederatedRun:
         for c in clients:
             self.engine.write_adapter(g)
             res = train_client(self.engine, self.collator, self.train_records, c, self.parts[c],
-                               round_idx, lr, self.cfg.train, method.client_terms(c, g, self.topo.device))
+                               round_idx, lr, self.cfg.train, method.client_terms(c, g, self.topo.device),
+                               prefetch=self.cfg.data.prefetch)
             local = self.engine.read_adapter()
             payload.add(c, method.client_weight(res.num_samples), delta(local, g), res.train_loss,
                         res.num_samples, method.client_extras(c, g, local, res.steps, lr))
@@ -224,6 +231,10 @@ class FederatedRun:
                                 for v in e.modalities if v != "full"}
         return metrics
 
+    def client_work(self) -> list[int]:
+        """Each client's local steps in a round: the load that fed.assignment balances."""
+        return [local_steps(self.cfg.train, n, self.topo.group_size) for n in self.sizes]
+
     def round_lr(self, t: int) -> float:
         tc = self.cfg.train
         return round_lr(t, self.cfg.fed.rounds, tc.lr, tc.warmup_rounds, tc.min_lr_ratio)
@@ -233,7 +244,7 @@ class FederatedRun:
         with timer.phase("round"):
             lr = self.round_lr(t)
             clients = sample_clients(cfg.fed.num_clients, cfg.fed.sample_clients, cfg.fed.seed, t)
-            plan = assign_clients(clients, self.sizes, self.topo.num_groups)
+            plan = assign_clients(clients, self.client_work(), self.topo.num_groups, cfg.fed.assignment)
             payload = RoundPayload(clients, self.engine.names, self.state.global_adapter,
                                    self.method.extras)
             with timer.phase("local_train"):

@@ -40,7 +40,8 @@ class LocalRun(FederatedRun):
 
     def mine(self) -> list[int]:
         """The clients this rank's group trains."""
-        return assign_clients(self.clients(), self.sizes, self.topo.num_groups)[self.topo.group_index]
+        return assign_clients(self.clients(), self.client_work(), self.topo.num_groups,
+                              self.cfg.fed.assignment)[self.topo.group_index]
 
     def restore(self, found: checkpoint.Checkpoint) -> None:
         if found.method_state.get("name") != NAME:
@@ -57,7 +58,7 @@ class LocalRun(FederatedRun):
             self.monitor.at(t, f"local training of client {c}")
             self.engine.write_adapter(self.adapters[c])
             res = train_client(self.engine, self.collator, self.train_records, c, self.parts[c], t, lr,
-                               self.cfg.train)
+                               self.cfg.train, prefetch=self.cfg.data.prefetch)
             self.adapters[c] = self.engine.read_adapter()
             losses[c] = res.train_loss
         return losses

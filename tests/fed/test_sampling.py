@@ -21,3 +21,30 @@ def test_assignment_covers_clients_and_balances_load():
 def test_more_groups_than_clients_leaves_groups_idle():
     plan = assign_clients([3], [1, 1, 1, 7], num_groups=3)
     assert plan == [[3], [], []]
+
+
+def test_round_robin_ignores_size_and_balanced_beats_it_on_unequal_clients():
+    work = [40, 5, 30, 5, 5, 20]
+    rr = assign_clients(range(6), work, num_groups=2, how="round_robin")
+    assert rr == [[0, 2, 4], [1, 3, 5]]
+    balanced = assign_clients(range(6), work, num_groups=2)
+
+    def idle(plan):  # the groups' summed wait for the slowest one
+        loads = [sum(work[c] for c in g) for g in plan]
+        return sum(max(loads) - x for x in loads)
+
+    assert idle(rr) == 45 and idle(balanced) == 5
+
+
+def test_equal_local_steps_balance_by_count_not_by_samples():
+    """With train.local_steps every client runs the same steps, whatever its size: the load is
+    steps, so the groups get equal numbers of clients (by samples, the heavy client would sit
+    alone and the other group would run three clients)."""
+    from hpc_fed.client.local import local_steps
+    from hpc_fed.config import load_config
+
+    cfg = load_config(None, ["train.local_steps=5"]).train
+    sizes = [100, 10, 10, 10]
+    work = [local_steps(cfg, n, 1) for n in sizes]
+    assert list(map(len, assign_clients(range(4), work, 2))) == [2, 2]
+    assert list(map(len, assign_clients(range(4), sizes, 2))) == [1, 3]

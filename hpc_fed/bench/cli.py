@@ -1,0 +1,133 @@
+"""`hpc-fed bench`: measure where a round's time goes for any config, on this node.
+
+  hpc-fed bench --config configs/quickstart.yaml --nproc 2 --rounds 6 --repeats 3 --compare-groups
+
+Each measured run is a federated run of --rounds rounds under torchrun (the same launcher as
+`hpc-fed launch`) whose rank 0 writes bench.json (hpc_fed/bench/stats.py: the phases). With
+--compare-groups the same work also runs with one client group (--nproc = fed.ranks_per_client)
+and the summary reports `groups_speedup`. Repetitions are interleaved (groups, one group,
+groups, ...), so a slow minute of a shared machine hits both; the summary gives the median and
+the spread. Round 0 (warm-up) is left out of every steady-state figure and reported apart.
+
+Output: OUT/<variant>-<repeat>/ (normal run directories with their own bench.json) and
+OUT/bench.json, the summary; OUT is an `output.dir=` override or runs/bench-<time>.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from hpc_fed.bench.stats import ratio, spread
+from hpc_fed.errors import HpcFedError
+
+REPORTED = ("round_efficiency", "step_efficiency", "aggregation_over_floor", "samples_per_second",
+            "tokens_per_second", "idle_seconds_per_round", "step_seconds", "plain_step_seconds",
+            "first_round_seconds")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hpc-fed bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", "-c", help="run config (configs/*.yaml)")
+    p.add_argument("--nproc", type=int, default=2, help="processes on this node (default 2)")
+    p.add_argument("--rounds", type=int, default=5, help="rounds per measured run (default 5; "
+                   "round 0 is warm-up)")
+    p.add_argument("--repeats", type=int, default=1, help="measured runs per variant (default 1)")
+    p.add_argument("--compare-groups", action="store_true",
+                   help="also run the same work with one client group and report groups_speedup")
+    p.add_argument("--no-plain", action="store_true",
+                   help="skip the plain peft + torch reference step (step_efficiency)")
+    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.zero_stage=3")
+    return p
+
+
+def summarize_variant(benches: list[dict]) -> dict:
+    """Median and spread over a variant's repetitions."""
+    out = {"round_seconds": spread([b["round_seconds"]["median"] for b in benches]),
+           "runs": len(benches)}
+    for key in REPORTED:
+        vals = [b[key] for b in benches if b.get(key) is not None]
+        if vals:
+            out[key] = spread(vals)
+    out["phase_seconds_per_round"] = {
+        p: round(statistics.median(b["phase_seconds_per_round"][p] for b in benches), 4)
+        for p in benches[0]["phase_seconds_per_round"]}
+    out["memory"] = benches[-1]["memory"]
+    out["one_time_seconds"] = benches[-1]["one_time_seconds"]
+    out["setup"] = benches[-1]["setup"]
+    return out
+
+
+def table(summary: dict) -> str:
+    lines = ["variant      round s (median, min-max)  round_eff  step_eff  agg/floor  samples/s"]
+    for name, v in summary["variants"].items():
+        r = v["round_seconds"]
+        get = lambda k: v.get(k, {}).get("median")  # noqa: E731
+        lines.append(f"{name:<12} {r['median']:>7.3f} ({r['min']:.3f}-{r['max']:.3f})      "
+                     f"{get('round_efficiency')!s:>9}  {get('step_efficiency')!s:>8}  "
+                     f"{get('aggregation_over_floor')!s:>9}  {get('samples_per_second')!s:>9}")
+    if summary.get("groups_speedup") is not None:
+        lines.append(f"groups_speedup {summary['groups_speedup']} (one group's round time / "
+                     f"{summary['variants']['groups']['setup']['client_groups']} groups')")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from hpc_fed.launch.node import check, launch
+
+    p = build_parser()
+    args = p.parse_intermixed_args(argv)
+    args.nnodes, args.rdzv_endpoint, args.rdzv_id, args.max_restarts = 1, None, "hpc-fed-bench", 0
+    try:
+        if args.rounds < 1 or args.repeats < 1:
+            raise HpcFedError(f"--rounds ({args.rounds}) and --repeats ({args.repeats}) must be >= 1")
+        given = [o.split("=", 1)[1] for o in args.overrides if o.startswith("output.dir=")]
+        root = Path(given[-1]) if given else Path("runs") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}"
+        base = [o for o in args.overrides if not o.startswith("output.dir=")]
+        cfg = check(argparse.Namespace(**{**vars(args), "overrides": [*base, f"output.dir={root}/groups-0"]}))
+        group = cfg.fed.ranks_per_client
+        variants = [("groups", args.nproc)]
+        if args.compare_groups:
+            if args.nproc <= group:
+                raise HpcFedError(f"--compare-groups needs more than one client group: --nproc "
+                                  f"({args.nproc}) must exceed fed.ranks_per_client ({group})")
+            variants.append(("one_group", group))
+    except HpcFedError as exc:
+        print(f"hpc-fed: error: {exc}", file=sys.stderr)
+        return 2
+    root.mkdir(parents=True, exist_ok=True)
+    found: dict[str, list[dict]] = {name: [] for name, _ in variants}
+    for k in range(args.repeats):
+        for name, nproc in variants:
+            run_dir = root / f"{name}-{k}"
+            print(f"hpc-fed bench: {name} (--nproc {nproc}), repeat {k + 1} of {args.repeats}: {run_dir}",
+                  flush=True)
+            run_args = argparse.Namespace(**{**vars(args), "nproc": nproc})
+            worker_args = (["--config", args.config] if args.config else []) + \
+                (["--no-plain"] if args.no_plain else []) + \
+                [*base, f"fed.rounds={args.rounds}", f"output.dir={run_dir}"]
+            rc = launch(run_args, run_dir, worker_args, module="hpc_fed.bench.worker")
+            bench = run_dir / "bench.json"
+            if rc != 0 or not bench.is_file():
+                print(f"hpc-fed: error: the measured run in {run_dir} failed (exit {rc}); its output "
+                      "above says why", file=sys.stderr)
+                return rc or 1
+            found[name].append(json.loads(bench.read_text()))
+    summary = {"variants": {name: summarize_variant(b) for name, b in found.items()},
+               "runs": {name: [str(root / f"{name}-{k}") for k in range(args.repeats)] for name in found}}
+    if args.compare_groups:
+        summary["groups_speedup"] = ratio(summary["variants"]["one_group"]["round_seconds"]["median"],
+                                          summary["variants"]["groups"]["round_seconds"]["median"])
+    (root / "bench.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(table(summary))
+    print(f"hpc-fed bench: summary in {root / 'bench.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

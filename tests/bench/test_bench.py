@@ -1,0 +1,65 @@
+"""`hpc-fed bench` (issue 14): the arithmetic, and one real measured run on 2 ranks with the
+one-group comparison. Figures are not asserted (they belong in the README), only that every
+phase is measured and the parts add up to the round."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from cli_helpers import QUICK, cli
+
+from hpc_fed.bench.stats import PHASES, split_round, summarize
+
+
+def test_phases_add_up_to_the_round():
+    timer = {"round": 2.0, "local_train": 1.5, "aggregate": 0.3, "eval": 0.1}
+    s = split_round(timer, compute=1.2, data=0.2, wait=0.25, checkpoint=0.05)
+    assert s["wall"] == pytest.approx(2.05)
+    assert s["aggregate"] == pytest.approx(0.05) and s["local_other"] == pytest.approx(0.1)
+    assert sum(s[p] for p in PHASES) == pytest.approx(s["wall"])
+
+
+def test_summary_leaves_the_warm_up_round_out():
+    def rank(wall, compute):
+        return {"wall": wall, "compute": compute, "data": 0, "local_other": 0, "wait": wall - compute,
+                "aggregate": 0, "eval": 0, "checkpoint": 0, "rest": 0, "micro_batches": 10,
+                "samples": 80, "tokens": 8000}
+
+    rounds = [[rank(9.0, 1.0), rank(9.0, 1.0)], [rank(2.0, 1.8), rank(2.0, 1.0)],
+              [rank(2.0, 1.8), rank(2.0, 1.0)]]
+    s = summarize(rounds)
+    assert s["rounds_measured"] == 2 and s["round_seconds"]["median"] == 2.0
+    assert s["round_efficiency"] == pytest.approx(1.4 / 2.0)  # the mean rank's compute / wall
+    assert s["samples_per_second"] == pytest.approx(320 / 4.0)
+    assert s["step_seconds"] == pytest.approx(5.6 / 40)
+
+
+def test_bench_measures_two_groups_against_one(tiny_model_dir, tmp_path):
+    out = tmp_path / "bench"
+    proc = cli("bench", "--config", QUICK, "--nproc", "2", "--rounds", "2", "--compare-groups",
+               f"model.path={tiny_model_dir}", "train.local_steps=2", "train.micro_batch_size=4",
+               "data.max_train_samples=64", "data.max_test_samples=16", "eval.batch_size=16",
+               "fed.sample_clients=2", "eval.initial=false", "output.save_adapter=false",
+               f"output.dir={out}", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((out / "bench.json").read_text())
+    assert set(summary["variants"]) == {"groups", "one_group"} and summary["groups_speedup"] > 0
+    run = json.loads((out / "groups-0" / "bench.json").read_text())
+    assert run["setup"]["client_groups"] == 2 and run["rounds_measured"] == 1
+    for key in ("round_efficiency", "step_efficiency", "aggregation_over_floor", "samples_per_second",
+                "tokens_per_second", "plain_step_seconds"):
+        assert run[key] is not None and run[key] > 0, key
+    assert 0 < run["round_efficiency"] <= 1
+    for r in run["per_round"]:
+        assert sum(r[p] for p in PHASES) == pytest.approx(r["wall"], rel=0.05, abs=0.02)
+        assert len(r["groups_local"]) == 2
+    assert {m["rank"] for m in run["memory"]} == {0, 1}
+    assert all(m["peak_rss_bytes"] > 0 for m in run["memory"])
+    assert {"imports", "init_distributed", "data", "model_load", "engine_build"} <= set(run["one_time_seconds"])
+    one = json.loads((out / "one_group-0" / "bench.json").read_text())
+    assert one["setup"]["world_size"] == 1
+    # the run directory is a normal one: its config and per-round metrics are there
+    assert (out / "groups-0" / "config.yaml").is_file()
+    assert len((out / "groups-0" / "metrics.jsonl").read_text().splitlines()) == 2
+    assert "groups_speedup" in proc.stdout
