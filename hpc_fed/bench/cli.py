@@ -67,10 +67,10 @@ def table(summary: dict) -> str:
     lines = ["variant      round s (median, min-max)  round_eff  step_eff  agg/floor  samples/s"]
     for name, v in summary["variants"].items():
         r = v["round_seconds"]
-        get = lambda k: v.get(k, {}).get("median")  # noqa: E731
+        eff, step, agg, sps = (v.get(k, {}).get("median") for k in (
+            "round_efficiency", "step_efficiency", "aggregation_over_floor", "samples_per_second"))
         lines.append(f"{name:<12} {r['median']:>7.3f} ({r['min']:.3f}-{r['max']:.3f})      "
-                     f"{get('round_efficiency')!s:>9}  {get('step_efficiency')!s:>8}  "
-                     f"{get('aggregation_over_floor')!s:>9}  {get('samples_per_second')!s:>9}")
+                     f"{eff!s:>9}  {step!s:>8}  {agg!s:>9}  {sps!s:>9}")
     if summary.get("groups_speedup") is not None:
         lines.append(f"groups_speedup {summary['groups_speedup']} (one group's round time / "
                      f"{summary['variants']['groups']['setup']['client_groups']} groups')")

@@ -47,7 +47,8 @@ def test_paper_window_and_empty_window():
 @pytest.mark.parametrize("language, name", [
     # Idefics3 / SmolVLM: the language model is `text_model`, its vision encoder also has
     # numbered `layers` (the old name heuristic only skipped names containing "vision")
-    ("model.text_model", "base_model.model.model.text_model.layers.{i}.self_attn.q_proj.lora_A.default.weight"),
+    ("model.text_model",
+     "base_model.model.model.text_model.layers.{i}.self_attn.q_proj.lora_A.default.weight"),
     # MiniCPM-V (trust_remote_code): a causal LM under `llm`, its layers under llm.model.layers
     ("llm", "base_model.model.llm.model.layers.{i}.self_attn.v_proj.lora_B.default.weight"),
 ])
