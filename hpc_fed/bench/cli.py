@@ -5,7 +5,8 @@
 Each measured run is a federated run of --rounds rounds under torchrun (the same launcher as
 `hpc-fed launch`) whose rank 0 writes bench.json (hpc_fed/bench/stats.py: the phases). With
 --compare-groups the same work also runs with one client group (--nproc = fed.ranks_per_client)
-and the summary reports `groups_speedup`. Repetitions are interleaved (groups, one group,
+and the summary reports `groups_speedup`; --compare-sequential also runs it as a FedMLLM-style
+loop (sequential.py) and reports `speedup_vs_sequential`. Repetitions are interleaved (groups, one group,
 groups, ...), so a slow minute of a shared machine hits both; the summary gives the median and
 the spread. Round 0 (warm-up) is left out of every steady-state figure and reported apart.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -40,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=1, help="measured runs per variant (default 1)")
     p.add_argument("--compare-groups", action="store_true",
                    help="also run the same work with one client group and report groups_speedup")
+    p.add_argument("--compare-sequential", action="store_true",
+                   help="also run the work as a FedMLLM-style loop (one process, a new HF Trainer per "
+                        "client per round; hpc_fed/bench/sequential.py) and report the speedups")
     p.add_argument("--no-plain", action="store_true",
                    help="skip the plain peft + torch reference step (step_efficiency)")
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.zero_stage=3")
@@ -49,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 def summarize_variant(benches: list[dict]) -> dict:
     """Median and spread over a variant's repetitions."""
     out = {"round_seconds": spread([b["round_seconds"]["median"] for b in benches]),
+           "train_round_seconds": spread([b["train_round_seconds"]["median"] for b in benches]),
            "runs": len(benches)}
     for key in REPORTED:
         vals = [b[key] for b in benches if b.get(key) is not None]
@@ -64,13 +70,19 @@ def summarize_variant(benches: list[dict]) -> dict:
 
 
 def table(summary: dict) -> str:
-    lines = ["variant      round s (median, min-max)  round_eff  step_eff  agg/floor  samples/s"]
+    lines = ["variant      round s without eval (median, min-max)  round_eff  step_eff  agg/floor  samples/s"]
     for name, v in summary["variants"].items():
-        r = v["round_seconds"]
+        r = v["train_round_seconds"]
         eff, step, agg, sps = (v.get(k, {}).get("median") for k in (
             "round_efficiency", "step_efficiency", "aggregation_over_floor", "samples_per_second"))
         lines.append(f"{name:<12} {r['median']:>7.3f} ({r['min']:.3f}-{r['max']:.3f})      "
                      f"{eff!s:>9}  {step!s:>8}  {agg!s:>9}  {sps!s:>9}")
+    if summary.get("sequential"):
+        r = summary["sequential"]["round_seconds"]
+        lines.append(f"{'sequential':<12} {r['median']:>7.3f} ({r['min']:.3f}-{r['max']:.3f})      "
+                     f"(FedMLLM-style Trainer loop)")
+        lines.append("speedup_vs_sequential " + ", ".join(
+            f"{k} {v}" for k, v in summary["speedup_vs_sequential"].items()))
     if summary.get("groups_speedup") is not None:
         lines.append(f"groups_speedup {summary['groups_speedup']} (one group's round time / "
                      f"{summary['variants']['groups']['setup']['client_groups']} groups')")
@@ -102,7 +114,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     root.mkdir(parents=True, exist_ok=True)
     found: dict[str, list[dict]] = {name: [] for name, _ in variants}
+    sequential: list[dict] = []
     for k in range(args.repeats):
+        if args.compare_sequential:
+            out = root / f"sequential-{k}.json"
+            print(f"hpc-fed bench: sequential Trainer loop (one process), repeat {k + 1} of "
+                  f"{args.repeats}: {out}", flush=True)
+            cmd = [sys.executable, "-m", "hpc_fed.bench.sequential", "--rounds", str(args.rounds),
+                   "--out", str(out), *(["--config", args.config] if args.config else []), *base]
+            rc = subprocess.run(cmd).returncode
+            if rc != 0 or not out.is_file():
+                print(f"hpc-fed: error: the sequential loop failed (exit {rc}); its output above says "
+                      "why", file=sys.stderr)
+                return rc or 1
+            sequential.append(json.loads(out.read_text()))
         for name, nproc in variants:
             run_dir = root / f"{name}-{k}"
             print(f"hpc-fed bench: {name} (--nproc {nproc}), repeat {k + 1} of {args.repeats}: {run_dir}",
@@ -120,9 +145,17 @@ def main(argv: list[str] | None = None) -> int:
             found[name].append(json.loads(bench.read_text()))
     summary = {"variants": {name: summarize_variant(b) for name, b in found.items()},
                "runs": {name: [str(root / f"{name}-{k}") for k in range(args.repeats)] for name in found}}
+    def train_round(name):  # rounds without evaluation: the comparisons are of training rounds
+        return summary["variants"][name]["train_round_seconds"]["median"]
+
     if args.compare_groups:
-        summary["groups_speedup"] = ratio(summary["variants"]["one_group"]["round_seconds"]["median"],
-                                          summary["variants"]["groups"]["round_seconds"]["median"])
+        summary["groups_speedup"] = ratio(train_round("one_group"), train_round("groups"))
+    if sequential:
+        seq = spread([s["round_seconds"]["median"] for s in sequential])
+        summary["sequential"] = {"round_seconds": seq, "share_in_trainer_train": spread(
+            [s["share_in_trainer_train"] for s in sequential])}
+        summary["speedup_vs_sequential"] = {name: ratio(seq["median"], train_round(name))
+                                            for name in summary["variants"]}
     (root / "bench.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(table(summary))
     print(f"hpc-fed bench: summary in {root / 'bench.json'}")

@@ -54,6 +54,8 @@ def summarize(rounds: list[list[dict]], skip_first: bool = True) -> dict:
     later rounds. Returns the steady-state figures of a run."""
     steady = rounds[1:] if skip_first and len(rounds) > 1 else rounds
     walls = [max(r["wall"] for r in ranks) for ranks in steady]
+    # the round without its evaluation (evaluation is the same work whatever runs the rounds)
+    train_walls = [max(r["wall"] - r["eval"] for r in ranks) for ranks in steady]
     total_wall = sum(walls)
     per_phase = {p: sum(statistics.mean(r[p] for r in ranks) for ranks in steady) for p in PHASES}
     compute = sum(sum(r["compute"] for r in ranks) for ranks in steady)
@@ -62,6 +64,7 @@ def summarize(rounds: list[list[dict]], skip_first: bool = True) -> dict:
     return {
         "rounds_measured": len(steady),
         "round_seconds": spread(walls),
+        "train_round_seconds": spread(train_walls),
         "phase_seconds_per_round": {p: round(v / max(1, len(steady)), 4) for p, v in per_phase.items()},
         # the mean rank's local-training compute over the round's wall time
         "round_efficiency": ratio(compute / world, total_wall),

@@ -135,7 +135,7 @@ def report(ranks: list[dict], run, one_time: dict) -> dict:
                   else sum(int(getattr(p, "ds_numel", p.numel())) for p in run.engine.params),
                   "micro_batch_size": cfg.train.micro_batch_size, "grad_accum": cfg.train.grad_accum,
                   "sample_clients": cfg.fed.sample_clients, "assignment": cfg.fed.assignment,
-                  "prefetch": cfg.data.prefetch, "rounds": cfg.fed.rounds,
+                  "prefetch": cfg.data.prefetch_batches(topo.device), "rounds": cfg.fed.rounds,
                   "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count()},
         **summary,
         # local compute over the round without evaluation (evaluation is its own phase)

@@ -190,7 +190,7 @@ class FederatedRun:
             self.engine.write_adapter(g)
             res = train_client(self.engine, self.collator, self.train_records, c, self.parts[c],
                                round_idx, lr, self.cfg.train, method.client_terms(c, g, self.topo.device),
-                               prefetch=self.cfg.data.prefetch)
+                               prefetch=self.cfg.data.prefetch_batches(self.topo.device))
             local = self.engine.read_adapter()
             payload.add(c, method.client_weight(res.num_samples), delta(local, g), res.train_loss,
                         res.num_samples, method.client_extras(c, g, local, res.steps, lr))

@@ -58,7 +58,7 @@ class LocalRun(FederatedRun):
             self.monitor.at(t, f"local training of client {c}")
             self.engine.write_adapter(self.adapters[c])
             res = train_client(self.engine, self.collator, self.train_records, c, self.parts[c], t, lr,
-                               self.cfg.train, prefetch=self.cfg.data.prefetch)
+                               self.cfg.train, prefetch=self.cfg.data.prefetch_batches(self.topo.device))
             self.adapters[c] = self.engine.read_adapter()
             losses[c] = res.train_loss
         return losses

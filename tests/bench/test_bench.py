@@ -1,5 +1,5 @@
 """`hpc-fed bench` (issue 14): the arithmetic, and one real measured run on 2 ranks with the
-one-group comparison. Figures are not asserted (they belong in the README), only that every
+one-group and the sequential Trainer-loop comparisons. Figures are not asserted (they belong in the README), only that every
 phase is measured and the parts add up to the round."""
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ def test_summary_leaves_the_warm_up_round_out():
 def test_bench_measures_two_groups_against_one(tiny_model_dir, tmp_path):
     out = tmp_path / "bench"
     proc = cli("bench", "--config", QUICK, "--nproc", "2", "--rounds", "2", "--compare-groups",
+               "--compare-sequential",
                f"model.path={tiny_model_dir}", "train.local_steps=2", "train.micro_batch_size=4",
                "data.max_train_samples=64", "data.max_test_samples=16", "eval.batch_size=16",
                "fed.sample_clients=2", "eval.initial=false", "output.save_adapter=false",
@@ -45,6 +46,10 @@ def test_bench_measures_two_groups_against_one(tiny_model_dir, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((out / "bench.json").read_text())
     assert set(summary["variants"]) == {"groups", "one_group"} and summary["groups_speedup"] > 0
+    # the FedMLLM-style loop ran the same rounds, nearly all of its time inside trainer.train
+    seq = json.loads((out / "sequential-0.json").read_text())
+    assert len(seq["rounds"]) == 2 and 0.5 < seq["share_in_trainer_train"] <= 1
+    assert set(summary["speedup_vs_sequential"]) == {"groups", "one_group"}
     run = json.loads((out / "groups-0" / "bench.json").read_text())
     assert run["setup"]["client_groups"] == 2 and run["rounds_measured"] == 1
     for key in ("round_efficiency", "step_efficiency", "aggregation_over_floor", "samples_per_second",

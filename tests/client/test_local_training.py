@@ -29,3 +29,22 @@ def test_rank_shares_split_a_client_and_orders_are_seeded():
     order = batch_order([1, 2, 3], 7, (0, 1, 2, 0))
     assert order == batch_order([1, 2, 3], 7, (0, 1, 2, 0))
     assert sorted(order[:3]) == [1, 2, 3] and sorted(order[3:6]) == [1, 2, 3]
+
+
+def test_prefetched_batches_are_the_inline_batches_in_order():
+    import threading
+
+    from hpc_fed.client.local import batches
+
+    built_on = []
+
+    def build(m):
+        built_on.append(threading.current_thread().name)
+        return {"m": m}
+
+    assert [b["m"] for b in batches(build, 7, ahead=0)] == list(range(7))
+    assert set(built_on) == {threading.current_thread().name}
+    built_on.clear()
+    assert [b["m"] for b in batches(build, 7, ahead=2)] == list(range(7))
+    assert all(name.startswith("hpc-fed-batches") for name in built_on)
+    assert list(batches(build, 0, ahead=2)) == []

@@ -75,3 +75,25 @@ def test_every_processor_output_reaches_the_model_row_for_row():
     assert batch["image_sizes"].shape == (2, 2) and batch["pixel_values"].shape[0] == 2
     assert torch.equal(batch["pixel_values"][0], batch["pixel_values"][1])
     assert [row for row, _, _ in plans[0][1]] == [1, 1]  # "very red" is scored on the second row
+
+
+def test_image_cache_is_bounded_in_bytes_and_keeps_the_recent(tmp_path):
+    from PIL import Image
+
+    from hpc_fed.data.images import ImageCache
+
+    paths = []
+    for i in range(5):
+        path = tmp_path / f"{i}.png"
+        Image.new("RGB", (100, 100), (i, 0, 0)).save(path)  # 30,000 bytes decoded
+        paths.append(str(path))
+    cache = ImageCache(max_bytes=70_000)  # room for two
+    for p in paths:
+        cache.get(p)
+    assert cache.bytes == 60_000 and cache.misses == 5
+    assert cache.get(paths[-1]).getpixel((0, 0)) == (4, 0, 0) and cache.hits == 1
+    cache.get(paths[0])  # evicted long ago: decoded again
+    assert cache.misses == 6 and cache.bytes <= 70_000
+    none = ImageCache(max_bytes=0)  # data.image_cache_mb=0 keeps nothing
+    none.get(paths[0])
+    assert none.bytes == 0 and not none._images
