@@ -85,15 +85,15 @@ def test_image_cache_is_bounded_in_bytes_and_keeps_the_recent(tmp_path):
     paths = []
     for i in range(5):
         path = tmp_path / f"{i}.png"
-        Image.new("RGB", (100, 100), (i, 0, 0)).save(path)  # 30,000 bytes decoded
+        Image.new("RGB", (100, 100), (i, 0, 0)).save(path)  # 40,000 bytes decoded (RGBX)
         paths.append(str(path))
-    cache = ImageCache(max_bytes=70_000)  # room for two
+    cache = ImageCache(max_bytes=90_000)  # room for two
     for p in paths:
         cache.get(p)
-    assert cache.bytes == 60_000 and cache.misses == 5
+    assert cache.bytes == 80_000 and cache.misses == 5
     assert cache.get(paths[-1]).getpixel((0, 0)) == (4, 0, 0) and cache.hits == 1
     cache.get(paths[0])  # evicted long ago: decoded again
-    assert cache.misses == 6 and cache.bytes <= 70_000
+    assert cache.misses == 6 and cache.bytes <= 90_000
     none = ImageCache(max_bytes=0)  # data.image_cache_mb=0 keeps nothing
     none.get(paths[0])
     assert none.bytes == 0 and not none._images
