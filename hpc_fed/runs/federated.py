@@ -106,8 +106,11 @@ class FederatedRun:
                             self.rundir.path / "skipped.jsonl")
 
     def close(self) -> None:
-        """Stop the rank monitor and give the signals back (the run is over, however it ended)."""
+        """Stop the rank monitor, give the signals back and close the trackers (the run is over,
+        however it ended)."""
         self.monitor.close()
+        if getattr(self, "rundir", None) is not None:
+            self.rundir.close()
 
     def abandoned(self, reason: str, failure: bool = False) -> None:
         """The run leaves mid-round (a stop deadline passed; with `failure`, a rank stopped

@@ -20,9 +20,14 @@ class OutputConfig:
     # results, adapter and checkpoints are replaced once the new run has started. Without it
     # such a directory is refused (a finished run) or continued (checkpoint.resume).
     overwrite: bool = False
+    # Experiment trackers that also get the config and each round's metrics (rank 0):
+    # tensorboard | wandb | mlflow | trackio (each an optional extra; hpc_fed/runtime/tracking.py)
+    report_to: List[str] = field(default_factory=list)
 
     def check(self) -> None:
-        return None  # every value is valid
+        from hpc_fed.runtime.tracking import check_trackers
+
+        check_trackers(self.report_to)
 
 
 @dataclass

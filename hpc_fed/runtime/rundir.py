@@ -37,6 +37,7 @@ class RunDir:
         self.path = path
         self.is_main = is_main
         self.resume_from = resume_from  # the checkpoint to continue from (known to every rank)
+        self.trackers = None  # output.report_to, opened by start() on rank 0
 
     @classmethod
     def open(cls, cfg: RunConfig, comm) -> "RunDir":
@@ -70,7 +71,7 @@ class RunDir:
         metrics = self.path / "metrics.jsonl"
         if resumed_round is None:
             (self.path / "results.json").unlink(missing_ok=True)
-            for old in (self.adapter_dir, self.checkpoints):
+            for old in (self.adapter_dir, self.checkpoints, self.path / "tensorboard"):
                 shutil.rmtree(old, ignore_errors=True)
             metrics.write_text("")
         else:
@@ -78,11 +79,22 @@ class RunDir:
                     if _round_of(line) < resumed_round]
             metrics.write_text("".join(line + "\n" for line in rows))
         (self.path / "config.yaml").write_text(to_yaml(cfg))
+        if cfg.output.report_to:
+            from hpc_fed.runtime.tracking import Trackers
+
+            self.trackers = Trackers(cfg.output.report_to, self.path, to_container(cfg), to_yaml(cfg))
 
     def finish(self) -> None:
         """The run is done (results.json written): its checkpoints are not needed any more."""
         if self.is_main:
             shutil.rmtree(self.checkpoints, ignore_errors=True)
+        self.close()
+
+    def close(self) -> None:
+        """Close the trackers (the run ended, finished or not)."""
+        if self.trackers is not None:
+            self.trackers.close()
+            self.trackers = None
 
     def _write(self, name: str, text: str) -> None:
         """Rank 0 writes `name` atomically (a temporary file, then a rename)."""
@@ -101,6 +113,8 @@ class RunDir:
         if self.is_main:
             with open(self.path / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(row) + "\n")
+            if self.trackers is not None:
+                self.trackers.log(row)
 
 
 def _round_of(line: str) -> float:
