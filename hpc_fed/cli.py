@@ -64,6 +64,11 @@ def _data_describe(args, rest: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in PASS_THROUGH:
+        module, name = PASS_THROUGH[argv[0]]
+        return getattr(importlib.import_module(module), name)(argv[1:])
+    from hpc_fed.config import add_config_argument, config_argument
+
     p = argparse.ArgumentParser(prog="hpc-fed", description="Federated LoRA fine-tuning of MLLMs.")
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("train", add_help=False, help="run in this process (world of 1) or under torchrun")
@@ -74,9 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     mp.add_argument("--prefit-questions", choices=("open", "all"), default="open")
     mp.add_argument("--seed", type=int, default=0)
     mp.add_argument("--force", action="store_true")
-    dp = sub.add_parser("data", help="inspect a config's federated data: `data describe CONFIG`")
+    dp = sub.add_parser("data", help="inspect a config's federated data: `data describe --config C`")
     dp.add_argument("action", choices=("describe",))
-    dp.add_argument("config")
+    add_config_argument(dp, "run config (configs/*.yaml)")
     dp.add_argument("--json", help="also write the partition.json object to this file")
     sub.add_parser("benchmark", add_help=False,
                    help="run a benchmark matrix here (see configs/benchmark/)")
@@ -87,12 +92,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="submit a benchmark matrix with submitit (SLURM or local processes)")
     sub.add_parser("prepare", add_help=False,
                    help="resolve and check one launch (the first step of slurm/benchmark.sh)")
-    if argv and argv[0] in PASS_THROUGH:
-        module, name = PASS_THROUGH[argv[0]]
-        return getattr(importlib.import_module(module), name)(argv[1:])
     args, rest = p.parse_known_args(argv)
     if args.cmd == "data":
-        return _data_describe(args, rest)
+        args.overrides = rest
+        args.config = config_argument(args, dp)
+        return _data_describe(args, args.overrides)
     if rest:
         p.error(f"unrecognized arguments: {' '.join(rest)}")
     return _make_tiny(args)

@@ -16,6 +16,7 @@ once the process group exists.
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,6 +70,48 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     resolve(cfg)
     validate(cfg)
     return cfg
+
+
+def shipped_configs() -> list[str]:
+    """The run configs that come with hpc_fed (configs/*.yaml of this checkout), as paths."""
+    root = Path(__file__).resolve().parents[1] / "configs"
+    found = sorted(root.glob("*.yaml")) + sorted(root.glob("*/*.yaml"))
+    try:
+        return [str(p.relative_to(Path.cwd())) for p in found]
+    except ValueError:
+        return [str(p) for p in found]
+
+
+def add_config_argument(parser, help: str) -> None:
+    """`--config FILE` (or `-c`), the one spelling of every subcommand; the bare positional
+    that benchmark / sweep / prepare / data describe took before is still read (not shown)."""
+    parser.add_argument("--config", "-c", help=help)
+    parser.add_argument("config_positional", nargs="?", help=argparse.SUPPRESS)
+
+
+def config_argument(args, parser) -> str:
+    """The config file given either way (a parser error when missing or given twice). With
+    --config, a first key=value that the hidden positional took goes back to the overrides."""
+    if args.config_positional and "=" in args.config_positional and hasattr(args, "overrides"):
+        args.overrides.insert(0, args.config_positional)
+        args.config_positional = None
+    given = [c for c in (args.config, args.config_positional) if c]
+    if not given:
+        parser.error("--config FILE is required")
+    if len(given) == 2 and given[0] != given[1]:
+        parser.error(f"two configs given ({given[0]} and {given[1]}); pass one, with --config")
+    return given[0]
+
+
+def require_config(path: str | None, command: str) -> str:
+    """`--config` of a command that runs training: running built-in defaults silently (10 rounds,
+    minutes of work, settings nobody chose) is refused, naming the shipped configs."""
+    if path:
+        return path
+    runs = [c for c in shipped_configs() if "/benchmark/" not in c.replace("\\", "/")]
+    raise ConfigError(f"{command} needs --config CONFIG.yaml (the run's settings); shipped: "
+                      f"{', '.join(runs) or 'configs/quickstart.yaml'}, e.g. `{command} --config "
+                      f"{runs[0] if runs else 'configs/quickstart.yaml'}`")
 
 
 def _message(exc: OmegaConfBaseException) -> str:

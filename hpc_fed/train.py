@@ -14,7 +14,7 @@ import sys
 
 from torch.distributed.elastic.multiprocessing.errors import record
 
-from hpc_fed.config import load_config
+from hpc_fed.config import load_config, require_config
 from hpc_fed.distributed import build_topology, init_distributed, shutdown
 from hpc_fed.distributed.collectives import PeerLostError
 from hpc_fed.errors import DEBUG_ENV, HpcFedError
@@ -54,7 +54,7 @@ def _first_line(exc: BaseException) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        cfg = load_config(args.config, args.overrides)  # before any process group: fail fast
+        cfg = load_config(require_config(args.config, "hpc-fed train"), args.overrides)  # fail fast
         choice = init_distributed(cfg.distributed)
         setup_logging(int(os.environ["RANK"]))
         topo = build_topology(client_group_size(cfg, int(os.environ["WORLD_SIZE"])), choice)

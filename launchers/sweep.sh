@@ -4,9 +4,9 @@
 # done are skipped; without --detach it waits and writes the collected table to
 # <output_root>/report. All options: `hpc-fed sweep --help`.
 #
-#   launchers/sweep.sh configs/benchmark/offline.yaml --list
-#   launchers/sweep.sh configs/benchmark/offline.yaml --partition gpu --tasks-per-node 4 --gpus-per-node 4
-#   launchers/sweep.sh configs/benchmark/smoke.yaml --executor local
+#   launchers/sweep.sh --config configs/benchmark/offline.yaml --list
+#   launchers/sweep.sh --config configs/benchmark/offline.yaml --partition gpu --tasks-per-node 4 --gpus-per-node 4
+#   launchers/sweep.sh --config configs/benchmark/smoke.yaml --executor local
 #
 # Environment: HPC_FED_PYTHON (the interpreter, default python). Submit from the repository
 # root with the environment active (SLURM jobs inherit it).

@@ -5,7 +5,7 @@
 #   sbatch slurm/benchmark.sh fed.rounds=3 'eval.modalities=[full, no_text]'   # overrides as arguments
 #   CONFIG=configs/my_run.yaml OVERRIDES="fed.rounds=20" sbatch --nodes=4 slurm/benchmark.sh
 #   CONFIG=configs/benchmark/offline.yaml sbatch --array=0-193 slurm/benchmark.sh   # one entry per task
-#   hpc-fed sweep --list configs/benchmark/offline.yaml           # the array indices
+#   hpc-fed sweep --list --config configs/benchmark/offline.yaml           # the array indices
 #
 # Submit from the repository root with the Python environment active (sbatch passes the
 # environment on). Environment knobs:
@@ -53,7 +53,7 @@ echo "hpc-fed: job $JOB on ${SLURM_JOB_NODELIST:-$(hostname)}: $NNODES node(s) x
 
 # Resolve and validate on the batch node first: a wrong path, a bad override or a world that
 # fed.ranks_per_client does not divide fails here in seconds, with the fix in the message.
-PREP=(prepare "$CONFIG" --nnodes "$NNODES" --nproc-per-node "$NPROC_PER_NODE")
+PREP=(prepare --config "$CONFIG" --nnodes "$NNODES" --nproc-per-node "$NPROC_PER_NODE")
 [[ -n "${SLURM_ARRAY_TASK_ID:-}" ]] && PREP+=(--index "$SLURM_ARRAY_TASK_ID")
 [[ "${FORCE:-0}" == 1 ]] && PREP+=(--force)
 rc=0

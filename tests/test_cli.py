@@ -121,3 +121,30 @@ def test_generation_mode_end_to_end_under_torchrun_with_zero3_groups(tiny_model_
     assert results["primary_metric"] == "accuracy" and results["client_groups"] == 1
     assert final["samples"] == 32 and 0 <= final["invalid_rate"] <= 1 and "macro_f1" in final
     assert final["views"]["no_image"]["samples"] == 32
+
+
+def test_commands_that_train_refuse_to_run_without_a_config(tmp_path):
+    """No silent built-in defaults: train / launch / bench without --config name the shipped
+    configs instead (they used to run 10 rounds of defaults for minutes)."""
+    for command in ("train", "launch", "bench"):
+        proc = _hpc_fed(command, "fed.rounds=1", f"output.dir={tmp_path / command}", timeout=60)
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        line = proc.stderr.strip().splitlines()[-1]
+        assert f"hpc-fed {command} needs --config" in line and "configs/quickstart.yaml" in line
+        assert not (tmp_path / command).exists()
+
+
+def test_one_spelling_for_the_config_everywhere():
+    """--config works for every subcommand that takes one; the old positional still does."""
+    smoke = str(ROOT / "configs" / "benchmark" / "smoke.yaml")
+    for args in (["benchmark", "--config", smoke, "--list"], ["benchmark", smoke, "--list"],
+                 ["sweep", "--list", "--config", smoke]):
+        proc = _hpc_fed(*args, timeout=120)
+        assert proc.returncode == 0 and "FedAvg" in proc.stdout, proc.stderr[-2000:]
+    proc = _hpc_fed("data", "describe", "--config", QUICK, "data.max_train_samples=100", timeout=120)
+    assert proc.returncode == 0 and "client" in proc.stdout, proc.stderr[-2000:]
+    proc = _hpc_fed("benchmark", "--config", smoke, QUICK, "--list", timeout=60)
+    assert proc.returncode == 2 and "two configs given" in proc.stderr
+    for command in ("train", "launch", "bench", "benchmark", "sweep", "prepare"):
+        help_text = _hpc_fed(command, "--help", timeout=60).stdout
+        assert "--config" in help_text, command

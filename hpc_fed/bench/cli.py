@@ -101,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         given = [o.split("=", 1)[1] for o in args.overrides if o.startswith("output.dir=")]
         root = Path(given[-1]) if given else Path("runs") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}"
         base = [o for o in args.overrides if not o.startswith("output.dir=")]
-        cfg = check(argparse.Namespace(**{**vars(args), "overrides": [*base, f"output.dir={root}/groups-0"]}))
+        cfg = check(argparse.Namespace(**{**vars(args), "overrides": [*base, f"output.dir={root}/groups-0"]}),
+                    "hpc-fed bench")
         group = cfg.fed.ranks_per_client
         variants = [("groups", args.nproc)]
         if args.compare_groups:

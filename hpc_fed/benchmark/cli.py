@@ -1,9 +1,9 @@
 """`hpc-fed benchmark CONFIG`: list, print or run the entries of a benchmark matrix.
 
-  hpc-fed benchmark configs/benchmark/offline.yaml --list          # index, done?, name
-  hpc-fed benchmark configs/benchmark/offline.yaml --local         # run every entry not done
-  hpc-fed benchmark configs/benchmark/offline.yaml --only 'claims/missing-*/FedAvg/*' --dry-run
-  hpc-fed benchmark configs/benchmark/offline.yaml --index 17      # one entry (a job array task)
+  hpc-fed benchmark --config configs/benchmark/offline.yaml --list          # index, done?, name
+  hpc-fed benchmark --config configs/benchmark/offline.yaml --local         # run every entry not done
+  hpc-fed benchmark --config configs/benchmark/offline.yaml --only 'claims/missing-*/FedAvg/*' --dry-run
+  hpc-fed benchmark --config configs/benchmark/offline.yaml --index 17      # one entry (a job array task)
 
 An entry is done when <run_dir>/results.json exists; done entries are skipped unless --force.
 Indices are stable for a given matrix file (see hpc_fed/benchmark/matrix.py).
@@ -20,9 +20,11 @@ from hpc_fed.errors import HpcFedError
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from hpc_fed.config import add_config_argument
+
     p = argparse.ArgumentParser(prog="hpc-fed benchmark", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("config", help="benchmark matrix YAML (see configs/benchmark/)")
+    add_config_argument(p, "benchmark matrix YAML (see configs/benchmark/)")
     p.add_argument("--local", action="store_true",
                    help="run the selected entries here, --jobs at a time (the default action)")
     p.add_argument("--list", action="store_true", help="print the entries (index, done?, name) and exit")
@@ -39,8 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    from hpc_fed.config import config_argument
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.config = config_argument(args, parser)
     if args.nproc is not None and args.nproc < 1:
         parser.error(f"--nproc ({args.nproc}) must be >= 1")
     if args.jobs is not None and args.jobs < 1:

@@ -72,9 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def check(args):
+def check(args, command: str = "hpc-fed launch"):
     """Everything that can be wrong before torchrun starts (HpcFedError naming the fix)."""
-    from hpc_fed.config import load_config
+    from hpc_fed.config import load_config, require_config
     from hpc_fed.distributed.backend import visible_gpus
     from hpc_fed.launch.plan import check_inputs, check_layout
 
@@ -88,7 +88,7 @@ def check(args):
     bad = [o for o in args.overrides if "=" not in o]
     if bad:
         raise HpcFedError(f"override {bad[0]!r} is not key=value (e.g. fed.rounds=3)")
-    cfg = load_config(args.config, args.overrides)
+    cfg = load_config(require_config(args.config, command), args.overrides)
     check_layout(cfg, args.nnodes, args.nproc, visible_gpus())
     problem = check_inputs(cfg, args.nnodes * args.nproc)  # model, data, then output.dir
     if problem:

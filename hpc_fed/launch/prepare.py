@@ -26,9 +26,11 @@ EXIT_BAD, EXIT_DONE = 2, 3
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from hpc_fed.config import add_config_argument
+
     p = argparse.ArgumentParser(prog="hpc-fed prepare", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("config", help="run config (configs/*.yaml) or matrix (configs/benchmark/*.yaml)")
+    add_config_argument(p, "run config (configs/*.yaml) or matrix (configs/benchmark/*.yaml)")
     p.add_argument("overrides", nargs="*", help="key=value overrides of the run config")
     p.add_argument("--index", type=int, metavar="I", help="matrix entry (SLURM_ARRAY_TASK_ID)")
     p.add_argument("--nnodes", type=int, default=1, help="nodes of the launch (SLURM_NNODES)")
@@ -38,12 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hpc_fed.config import load_config
+    from hpc_fed.config import config_argument, load_config
     from hpc_fed.distributed.backend import visible_gpus
     from hpc_fed.launch.plan import check_inputs, check_layout, resolve
     from hpc_fed.runtime.rundir import run_dir_name
 
-    args = build_parser().parse_intermixed_args(argv)
+    parser = build_parser()
+    args = parser.parse_intermixed_args(argv)
+    args.config = config_argument(args, parser)
     bad = [o for o in args.overrides if "=" not in o]
     try:
         if bad:

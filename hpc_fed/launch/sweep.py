@@ -1,8 +1,9 @@
-"""`hpc-fed sweep CONFIG`: run a benchmark matrix as one submitit job array on SLURM (or here).
+"""`hpc-fed sweep --config CONFIG`: run a benchmark matrix as one submitit job array on SLURM
+(or here).
 
-  hpc-fed sweep --list configs/benchmark/offline.yaml                 # index, done?, name
-  hpc-fed sweep configs/benchmark/offline.yaml                        # SLURM when present, else local
-  hpc-fed sweep configs/benchmark/offline.yaml --executor slurm --nodes 2 --tasks-per-node 4 \\
+  hpc-fed sweep --list --config configs/benchmark/offline.yaml    # index, done?, name
+  hpc-fed sweep --config configs/benchmark/offline.yaml           # SLURM when present, else local
+  hpc-fed sweep --config configs/benchmark/offline.yaml --executor slurm --nodes 2 --tasks-per-node 4 \\
       --gpus-per-node 4 --partition gpu --timeout-min 120 --detach
 
 Entries whose results.json exists are skipped (--force reruns them). On SLURM the entries go
@@ -79,9 +80,11 @@ def run_entry_job(job: EntryJob) -> dict | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from hpc_fed.config import add_config_argument
+
     p = argparse.ArgumentParser(prog="hpc-fed sweep", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("config", help="benchmark matrix YAML (configs/benchmark/*.yaml)")
+    add_config_argument(p, "benchmark matrix YAML (configs/benchmark/*.yaml)")
     p.add_argument("--list", action="store_true", help="print the entries (index, done?, name) and exit")
     p.add_argument("--only", metavar="GLOB", help="only entries whose name matches (fnmatch)")
     p.add_argument("--executor", choices=("auto", "slurm", "local"), default="auto",
@@ -138,11 +141,13 @@ def run_here(args, matrix, entries, tasks: int, report_dir: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     from hpc_fed.benchmark.matrix import expand, listing, select
-    from hpc_fed.config import load_config
+    from hpc_fed.config import config_argument, load_config
     from hpc_fed.distributed.backend import visible_gpus
     from hpc_fed.launch.plan import check_layout
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.config = config_argument(args, parser)
     try:
         matrix = expand(args.config)
         entries = select(matrix.entries, args.only)
