@@ -274,7 +274,7 @@ class FederatedRun:
     # --- whole run ----------------------------------------------------------------------
     def run(self) -> dict:
         cfg, start = self.cfg, time.time() - self.elapsed
-        table = RoundTable(cfg.fed.rounds, enabled=self.topo.is_main)
+        table = RoundTable(cfg.fed.rounds, enabled=self.topo.is_main, metric=self.data.primary_metric)
         if self.state.round == 0:
             self.monitor.at(None, "initial evaluation")
             self.initial = self.evaluate_global(views=True) if cfg.eval.initial else None

@@ -23,6 +23,18 @@ def test_round_table_rows_and_final_line(capsys):
     assert "accuracy: initial 0.5000 -> final 0.7500" in out and "runs/x" in out
 
 
+def test_the_table_names_the_datasets_headline_metric(capsys):
+    table = RoundTable(1, enabled=True, metric="auc")
+    table.initial({"accuracy": 0.5, "auc": 0.61})
+    table.add({"round": 0, "clients": [{"id": 1}], "lr": 1e-3, "train_loss": 0.5,
+               "eval": {"accuracy": 0.9, "auc": 0.7}, "time": {"round": 1.0}})
+    table.close({"initial": {"auc": 0.61}, "final": {"auc": 0.7, "accuracy": 0.9}, "wall_seconds": 1},
+                Path("r"))
+    out = capsys.readouterr().out
+    assert "eval AUC" in out and "0.7000" in out and "0.9000" not in out
+    assert "auc: initial 0.6100 -> final 0.7000" in out
+
+
 def test_a_disabled_table_prints_nothing(capsys):
     table = RoundTable(1, enabled=False)
     table.initial(None)
