@@ -11,6 +11,7 @@ import argparse
 import logging
 import os
 import sys
+import warnings
 
 from torch.distributed.elastic.multiprocessing.errors import record
 
@@ -43,6 +44,9 @@ def setup_logging(rank: int) -> None:
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()  # "Loading weights" bars, once per rank and model load
+    if not os.environ.get(DEBUG_ENV):  # libraries' deprecation notices, once per rank, about their code
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -157,6 +157,9 @@ def init_distributed(cfg: DistributedConfig, init_method: str = "env://") -> Bac
         for lock in stale_extension_locks():
             log.warning("hpc-fed: %s is a lock left by a killed JIT build of a C++ op; DeepSpeed will "
                         "wait for it forever: remove it (rm %s) if no build is running", lock, lock)
+    # DeepSpeed's accelerator is the device chosen here; named, it is not guessed (which warns
+    # "Setting accelerator to CPU..." on every rank of every CPU run)
+    os.environ.setdefault("DS_ACCELERATOR", choice.device.type)
     import deepspeed  # imported late: slow, and not needed for config errors
 
     skip_shm_comm_op()

@@ -151,6 +151,8 @@ def launch(args, run_dir: Path, train_args: list[str], module: str = "hpc_fed.tr
         stop_file.touch()
 
     previous = signal.signal(signal.SIGUSR2, on_usr2)
+    if args.nproc > 1:  # what torchrun sets anyway, without its four-line banner about it
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
     since, signalled, failed = time.time() - 1, None, None
     sys.stdout.flush()
     try:
