@@ -20,6 +20,8 @@ PASS_THROUGH = {  # subcommands with their own parser: name -> (module, function
     "prepare": ("hpc_fed.launch.prepare", "main"),
     "launch": ("hpc_fed.launch.node", "main"),
     "bench": ("hpc_fed.bench.cli", "main"),
+    "eval": ("hpc_fed.eval.cli", "main"),
+    "predict": ("hpc_fed.eval.predict", "main"),
 }
 
 
@@ -87,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="run a benchmark matrix here (see configs/benchmark/)")
     sub.add_parser("bench", add_help=False,
                    help="measure where a round's time goes (compute, data, waiting, aggregation)")
+    sub.add_parser("eval", add_help=False,
+                   help="evaluate a saved adapter (or the base model) on a config's test set")
+    sub.add_parser("predict", add_help=False,
+                   help="ask a trained adapter one question, with an image and/or a text")
     sub.add_parser("report", add_help=False, help="tables (CSV, markdown) and plots from run directories")
     sub.add_parser("sweep", add_help=False,
                    help="submit a benchmark matrix with submitit (SLURM or local processes)")

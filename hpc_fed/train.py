@@ -39,12 +39,18 @@ def setup_logging(rank: int) -> None:
                         datefmt="%H:%M:%S", force=True)
     for noisy in ("DeepSpeed", "deepspeed", "torch.distributed", "transformers", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_libraries()
+
+
+def quiet_libraries() -> None:
+    """transformers' progress bars and info lines, and the libraries' deprecation notices about
+    their own code, are not shown (HPC_FED_DEBUG=1 keeps the warnings)."""
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()  # "Loading weights" bars, once per rank and model load
-    if not os.environ.get(DEBUG_ENV):  # libraries' deprecation notices, once per rank, about their code
+    if not os.environ.get(DEBUG_ENV):
         warnings.filterwarnings("ignore", category=FutureWarning)
         warnings.filterwarnings("ignore", category=DeprecationWarning)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hpc_fed.errors import require
+from hpc_fed.errors import ConfigError, require
 
 PREFIT_QUESTIONS = ("open", "all")
 LORA_SCOPES = ("language", "vision")  # model parts LoRA may go on (hpc_fed/model/roles.py)
@@ -67,6 +67,10 @@ class ModelConfig:
     trust_remote_code: bool = False
     lora: LoraSettings = field(default_factory=LoraSettings)
     tiny: TinyModelConfig = field(default_factory=TinyModelConfig)
+    # A saved adapter (a run's adapter/ folder, peft format) to start from instead of a fresh
+    # LoRA init: evaluate it (`hpc-fed eval`) or continue training from it. model.lora must
+    # describe the same adapter (rank, targets, modules_to_save).
+    adapter: str = ""
 
     @property
     def location(self) -> str:
@@ -75,5 +79,21 @@ class ModelConfig:
 
     def check(self) -> None:
         require(bool(self.path), "model.path is empty; set it to tiny, a saved model folder or a Hub id")
+        if self.adapter:
+            from pathlib import Path
+
+            require((Path(self.adapter) / "adapter_config.json").is_file(),
+                    f"model.adapter ({self.adapter}) holds no adapter_config.json; point it at a saved "
+                    "adapter folder (a run's adapter/ directory)")
+            import json
+
+            try:
+                saved = json.loads((Path(self.adapter) / "adapter_config.json").read_text())
+            except ValueError as exc:
+                raise ConfigError(f"model.adapter ({self.adapter}): adapter_config.json is not valid "
+                                  f"JSON ({exc})") from None
+            require(saved.get("r") == self.lora.r,
+                    f"model.adapter ({self.adapter}) has LoRA rank {saved.get('r')}, model.lora.r is "
+                    f"{self.lora.r}; set model.lora.r={saved.get('r')} (and the same targets) to load it")
         self.lora.check()
         self.tiny.check()

@@ -29,7 +29,7 @@ from hpc_fed.fed.regularizers import num_decoder_layers
 from hpc_fed.fed.sampling import assign_clients, sample_clients
 from hpc_fed.fed.state import FederatedState
 from hpc_fed.model.build import ensure_model
-from hpc_fed.model.loading import apply_lora, load_base_model, load_processor
+from hpc_fed.model.loading import apply_lora, load_adapter, load_base_model, load_processor
 from hpc_fed.model.roles import module_roles
 from hpc_fed.errors import ConfigError, HpcFedError
 from hpc_fed.runtime import checkpoint
@@ -88,6 +88,10 @@ class FederatedRun:
                         "still pays ZeRO-3's per-module gather hooks (measured 1.8x ZeRO-2's local "
                         "step on the CPU); use train.zero_stage=2, or fed.ranks_per_client > 1 for "
                         "a model that needs partitioning")
+        if cfg.model.adapter:  # start from a saved adapter (hpc-fed eval, or a warm start)
+            with self.engine.gathered(modifier_rank=0):
+                load_adapter(self.engine.module, cfg.model.adapter)
+            self.engine.write_adapter(self.engine.read_adapter())  # ZeRO's fp32 copy too
         self.method = method_from_config(cfg.fed, self.engine.names, num_decoder_layers(model.config),
                                          roles.language)
         self.state = FederatedState(round=0, global_adapter=self._broadcast_initial(),

@@ -1,0 +1,61 @@
+"""`hpc-fed eval`: evaluate a saved adapter (or the base model) on a config's test set, with the
+same metrics and views as a run, sharded over --nproc ranks (torchrun, as `hpc-fed launch`).
+
+  hpc-fed eval --adapter runs/quickstart/adapter                 # the run's own config.yaml
+  hpc-fed eval --config configs/quickstart.yaml --adapter DIR data.max_test_samples=500
+  hpc-fed eval --config configs/quickstart.yaml                  # the base model (zero LoRA update)
+
+Without --config the adapter's run directory config (DIR/../config.yaml) is used, so the LoRA
+settings match the adapter. Results go to results.json in output.dir (default runs/eval-<time>):
+"final" holds the metrics (with the views of eval.modalities and a per-class report).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from hpc_fed.errors import HpcFedError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hpc-fed eval", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", "-c", help="run config (default: the adapter's run config.yaml)")
+    p.add_argument("--adapter", help="a saved adapter folder (a run's adapter/); none: the base model")
+    p.add_argument("--nproc", type=int, default=1, help="ranks to shard the test set over (default 1)")
+    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. data.max_test_samples=500")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from hpc_fed.config import require_config
+    from hpc_fed.launch.node import check, launch
+
+    args = build_parser().parse_intermixed_args(argv)
+    try:
+        config = args.config
+        if not config and args.adapter:
+            own = Path(args.adapter).resolve().parent / "config.yaml"
+            config = str(own) if own.is_file() else None
+        config = require_config(config, "hpc-fed eval")
+        given = [o.split("=", 1)[1] for o in args.overrides if o.startswith("output.dir=")]
+        out = Path(given[-1]) if given else Path("runs") / f"eval-{time.strftime('%Y%m%d-%H%M%S')}"
+        overrides = [o for o in args.overrides if not o.startswith("output.dir=")] + [
+            "baseline=zero_shot", *([f"model.adapter={args.adapter}"] if args.adapter else []),
+            "output.save_adapter=false",
+            "output.overwrite=true", "checkpoint.resume=false", f"output.dir={out}"]
+        launch_args = argparse.Namespace(nproc=args.nproc, nnodes=1, rdzv_endpoint=None,
+                                         rdzv_id="hpc-fed-eval", max_restarts=0, config=config,
+                                         overrides=overrides)
+        check(launch_args, "hpc-fed eval")
+    except HpcFedError as exc:
+        print(f"hpc-fed: error: {exc}", file=sys.stderr)
+        return 2
+    return launch(launch_args, out, ["--config", config, *overrides])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
