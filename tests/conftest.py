@@ -28,3 +28,29 @@ def processor(tiny_model_dir):
     from transformers import AutoProcessor
 
     return AutoProcessor.from_pretrained(tiny_model_dir)
+
+
+# --- the quick subset: `pytest -m "not slow"` -----------------------------------------------------
+# A test is slow when it starts processes (spawned gloo ranks, the CLI, torchrun, SLURM) or runs a
+# model through a whole run; the rest (the math, configs, loaders, collation, scoring on the tiny
+# model in process) is the quick subset, for a minute's check while editing.
+_PROCESS_HELPERS = ("spawn", "cli", "_hpc_fed", "hpc_fed", "_start", "run_cli")
+_SLOW_FIXTURES = {"trained", "models"}  # module fixtures that run the CLI or build several models
+_SLOW_FILES = {"test_slurm.py"}  # a real SLURM cluster
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = getattr(item, "module", None)
+        helpers = set(vars(module)) if module is not None else set()
+        source = ""
+        try:
+            import inspect
+
+            source = inspect.getsource(item.function)
+        except (OSError, TypeError):
+            pass
+        starts_processes = any(f"{h}(" in source for h in _PROCESS_HELPERS if h in helpers)
+        slow_fixture = bool(_SLOW_FIXTURES & set(getattr(item, "fixturenames", ())))
+        if (starts_processes or slow_fixture or "subprocess" in source or "slow" in item.keywords
+                or item.path.name in _SLOW_FILES):
+            item.add_marker(pytest.mark.slow)
