@@ -46,10 +46,27 @@ def _figure(width: float, height: float):
 
 
 def _percent_axis(ax, metric: str) -> None:
+    """Percent ticks with as many decimals as the visible range needs (a 5-point range shows
+    57.5 %, not a rounded 57 % or 58 %); call after the limits are set."""
     if is_fraction(metric):
-        ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
+        lo, hi = ax.get_ylim()
+        span = hi - lo
+        decimals = 0 if span >= 0.2 else 1 if span >= 0.02 else 2
+        ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=decimals))
     ax.set_ylabel(_metric_label(metric))
     ax.grid(True, axis="y", alpha=0.3)
+
+
+def _mark_cut(ax) -> bool:
+    """Bars whose axis does not start at zero: a break mark at the bottom of the y axis.
+    Returns whether the axis is cut."""
+    lo, _ = ax.get_ylim()
+    if lo <= 0:
+        return False
+    kw = dict(transform=ax.transAxes, color="black", clip_on=False, lw=1)
+    for dy in (0.0, 0.02):
+        ax.plot([-0.015, 0.015], [0.01 + dy, 0.03 + dy], **kw)
+    return True
 
 
 def _metric_label(metric: str) -> str:
@@ -181,12 +198,19 @@ def plot_scenarios(runs: list[Run], metric: str, out: Path) -> Path | None:
         ax.set_xlim(-0.6, len(cols) - 0.4)
         ax.set_xlabel(SCENARIO_AXIS.get(scenario, "setting"), fontsize="small")
         ax.set_title(SCENARIO_TITLE.get(scenario, scenario))
+    _ylim(axes[0], shown, metric)  # the axes share y: this sets every panel's limits
+    cut = False
+    for ax in axes:
         _percent_axis(ax, metric)
+        cut = _mark_cut(ax) or cut
         if ax is not axes[0]:
             ax.set_ylabel("")
-    _ylim(axes[0], shown, metric)
+    seeds = max((len({r.seed for r in runs if r.method == m}) for m in table.methods), default=1)
+    spread_note = f"mean ± std over {seeds} seeds" if seeds > 1 else "1 seed, no error bars"
+    cut_note = f"; y axis cut at {axes[0].get_ylim()[0]:.1%}" if cut and is_fraction(metric) else \
+        ("; y axis cut" if cut else "")
     fig.suptitle(f"{dataset}: final test {metric} per scenario and setting\n"
-                 "(mean ± std over seeds; heterogeneity grows to the right)")
+                 f"({spread_note}; heterogeneity grows to the right{cut_note})")
     ordered = [m for m in table.methods if m in handles]
     fig.legend([handles[m] for m in ordered], [handles[m].get_label() for m in ordered],
                loc="outside lower center", ncols=min(len(ordered), 8), fontsize="small")

@@ -165,7 +165,8 @@ def markdown_table(t: DatasetTable) -> list[str]:
         row.append(f"**{cell}**" if m in best_avg else cell)
         lines.append(_md_row(row))
     lines.append("")
-    note = (f"Metric: {metric_phrase(t.metric)}, final model; cells are mean ± sample std over seeds, "
+    spread = "mean ± sample std over seeds" if max(counts, default=1) > 1 else "one seed each, no spread"
+    note = (f"Metric: {metric_phrase(t.metric)}, final model; cells are {spread}, "
             f"{seeds_phrase(counts)}. **Bold**: best FL method per column (baselines excluded). "
             "avg: mean of the row's columns.")
     for m, n in t.broadcast.items():
@@ -191,8 +192,10 @@ def views_table(runs: list[Run], metric: str) -> list[str]:
     for (_, column, _, method), rs in sorted(groups.items(), key=lambda kv: kv[0][::2]):
         cells = [fmt_cell(metric, [x for r in rs if (x := r.value(metric, v)) is not None]) for v in views]
         lines.append(_md_row([column_label(column), method, *cells, str(len(rs))]))
+    spread = ("mean ± sample std over seeds" if any(len(rs) > 1 for rs in groups.values())
+              else "one seed each, no spread")
     lines += ["", f"Metric: {metric_phrase(metric)}, final model, on the full test set (full), with the "
-              "images removed (no_image) and with the text removed (no_text); mean ± sample std over seeds."]
+              f"images removed (no_image) and with the text removed (no_text); {spread}."]
     return lines
 
 

@@ -233,3 +233,39 @@ def test_paper_column_and_method_order():
 def test_safe_file_names():
     assert safe_name("curves", "my data/set", "alpha0.5") == "curves_my-data-set_alpha0.5"
     assert safe_name("scenarios", "../x") == "scenarios_x"
+
+
+def test_plots_show_differences_mark_cut_bars_and_claim_no_spread_for_one_seed(sweep):
+    """Percent ticks keep the decimals a narrow range needs; zoomed bar charts are marked as
+    cut; with one seed no '± std' is claimed (issue 15)."""
+    from matplotlib.figure import Figure
+
+    from hpc_fed.report.plots import _percent_axis, plot_scenarios
+
+    ax = Figure().add_subplot()
+    ax.set_ylim(0.55, 0.60)
+    _percent_axis(ax, "auc")
+    labels = [ax.yaxis.get_major_formatter()(v, 0) for v in (0.565, 0.575)]
+    assert labels == ["56.5%", "57.5%"]
+    col = collect([sweep])
+    one_seed = [r for r in col.runs if str(r.seed) in ("0", "s0")]
+    assert one_seed and len(one_seed) < len(col.runs)
+    texts = {}
+    for name, runs in (("two", col.runs), ("one", one_seed)):
+        out = sweep.parent / f"plots-{name}"
+        out.mkdir()
+        saved = []
+        original = Figure.savefig
+
+        def keep(self, path, **kw):
+            saved.append(self)
+            return original(self, path, **kw)
+
+        Figure.savefig = keep
+        try:
+            assert plot_scenarios(runs, "auc", out) is not None
+        finally:
+            Figure.savefig = original
+        texts[name] = saved[0].get_suptitle()
+    assert "mean ± std over 2 seeds" in texts["two"] and "y axis cut at" in texts["two"]
+    assert "±" not in texts["one"] and "1 seed" in texts["one"]
