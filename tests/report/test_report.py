@@ -257,7 +257,7 @@ def test_plots_show_differences_mark_cut_bars_and_claim_no_spread_for_one_seed(s
         saved = []
         original = Figure.savefig
 
-        def keep(self, path, **kw):
+        def keep(self, path, saved=saved, original=original, **kw):
             saved.append(self)
             return original(self, path, **kw)
 
