@@ -103,11 +103,14 @@ def config_argument(args, parser) -> str:
     return given[0]
 
 
-def require_config(path: str | None, command: str) -> str:
+def require_config(path: str | None, command: str, adapter: str | None = None) -> str:
     """`--config` of a command that runs training: running built-in defaults silently (10 rounds,
-    minutes of work, settings nobody chose) is refused, naming the shipped configs."""
+    minutes of work, settings nobody chose) is refused, naming the shipped configs. Given a saved
+    `adapter` (a run's adapter/ folder), the run's own config.yaml beside it stands in."""
     if path:
         return path
+    if adapter and (own := Path(adapter).resolve().parent / "config.yaml").is_file():
+        return str(own)
     runs = [c for c in shipped_configs() if "/benchmark/" not in c.replace("\\", "/")]
     raise ConfigError(f"{command} needs --config CONFIG.yaml (the run's settings); shipped: "
                       f"{', '.join(runs) or 'configs/quickstart.yaml'}, e.g. `{command} --config "

@@ -36,11 +36,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_intermixed_args(argv)
     try:
-        config = args.config
-        if not config and args.adapter:
-            own = Path(args.adapter).resolve().parent / "config.yaml"
-            config = str(own) if own.is_file() else None
-        config = require_config(config, "hpc-fed eval")
+        config = require_config(args.config, "hpc-fed eval", args.adapter)
         given = [o.split("=", 1)[1] for o in args.overrides if o.startswith("output.dir=")]
         out = Path(given[-1]) if given else Path("runs") / f"eval-{time.strftime('%Y%m%d-%H%M%S')}"
         overrides = [o for o in args.overrides if not o.startswith("output.dir=")] + [

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from hpc_fed.errors import HpcFedError
 
@@ -75,11 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     quiet_libraries()
     try:
-        config = args.config
-        if not config and args.adapter:
-            own = Path(args.adapter).resolve().parent / "config.yaml"
-            config = str(own) if own.is_file() else None
-        config = require_config(config, "hpc-fed predict")
+        config = require_config(args.config, "hpc-fed predict", args.adapter)
         adapter = [f"model.adapter={args.adapter}"] if args.adapter else []
         cfg = load_config(config, [*args.overrides, *adapter])
         if args.image and image_error(args.image):
