@@ -39,7 +39,7 @@ def test_launch_two_ranks_writes_the_run_directory_contract(tiny_model_dir, tmp_
         cwd=ROOT, capture_output=True, text=True, timeout=300,
         env={**os.environ, "NPROC": "2", "HPC_FED_PYTHON": sys.executable})
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "accuracy: initial" in proc.stdout
+    assert "auc: initial" in proc.stdout and "eval AUC" in proc.stdout  # the claims task's headline
     assert _strict_counts(proc.stderr)[0] > 0  # every collective went through the owner
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["round"] for r in rows] == [0, 1]
