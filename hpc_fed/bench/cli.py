@@ -21,8 +21,6 @@ import json
 import statistics
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 from hpc_fed.bench.stats import ratio, spread
 from hpc_fed.errors import HpcFedError
@@ -91,6 +89,7 @@ def table(summary: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from hpc_fed.launch.node import check, launch
+    from hpc_fed.runtime.rundir import split_output_dir
 
     p = build_parser()
     args = p.parse_intermixed_args(argv)
@@ -98,9 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.rounds < 1 or args.repeats < 1:
             raise HpcFedError(f"--rounds ({args.rounds}) and --repeats ({args.repeats}) must be >= 1")
-        given = [o.split("=", 1)[1] for o in args.overrides if o.startswith("output.dir=")]
-        root = Path(given[-1]) if given else Path("runs") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}"
-        base = [o for o in args.overrides if not o.startswith("output.dir=")]
+        root, base = split_output_dir(args.overrides, "bench")
         cfg = check(argparse.Namespace(**{**vars(args), "overrides": [*base, f"output.dir={root}/groups-0"]}),
                     "hpc-fed bench")
         group = cfg.fed.ranks_per_client

@@ -19,13 +19,6 @@ import tempfile
 from pathlib import Path
 
 
-def rss() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return -1
-
-
 def write_images(folder: Path, count: int, size: int) -> list[str]:
     import numpy as np
     from PIL import Image
@@ -42,6 +35,7 @@ def write_images(folder: Path, count: int, size: int) -> list[str]:
 
 
 def epoch(model: str, folder: str, cache_mb: int) -> list[dict]:
+    from hpc_fed.bench.stats import status_bytes
     from hpc_fed.data.collate import Collator
     from hpc_fed.data.records import Record
     from hpc_fed.model.config import ModelConfig
@@ -51,12 +45,15 @@ def epoch(model: str, folder: str, cache_mb: int) -> list[dict]:
     paths = sorted(Path(folder).glob("*.jpg"), key=lambda p: int(p.stem))
     records = [Record(id=str(i), question="what shape is in the image?", answer="circle",
                       options=("circle", "triangle"), image=str(p)) for i, p in enumerate(paths)]
-    rows = [{"images": 0, "rss_mb": round(rss() / 2**20)}]
+    def rss_mb() -> int:
+        return round(status_bytes("VmRSS") / 2**20)
+
+    rows = [{"images": 0, "rss_mb": rss_mb()}]
     for start in range(0, len(records), 16):
         collator.train_batch(records[start:start + 16])
         done = start + 16
         if done % 1000 < 16 or done >= len(records):
-            rows.append({"images": min(done, len(records)), "rss_mb": round(rss() / 2**20),
+            rows.append({"images": min(done, len(records)), "rss_mb": rss_mb(),
                          "cache_mb": round(collator.images.bytes / 2**20)})
     return rows
 

@@ -47,6 +47,7 @@ def run(cfg, rounds: int) -> dict:
     from hpc_fed.client.local import local_steps
     from hpc_fed.data.collate import Collator
     from hpc_fed.data.federated import build_federated_data
+    from hpc_fed.distributed.collectives import LocalComm
     from hpc_fed.fed.sampling import sample_clients
     from hpc_fed.model.build import ensure_model
     from hpc_fed.model.loading import apply_lora, load_base_model, load_processor
@@ -54,13 +55,7 @@ def run(cfg, rounds: int) -> dict:
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
 
-    class _One:  # ensure_model's communicator in a world of one
-        rank = 0
-
-        def barrier(self):
-            pass
-
-    ensure_model(cfg.model, _One())
+    ensure_model(cfg.model, LocalComm())  # a world of one, no process group
     device = torch.device("cpu") if not torch.cuda.is_available() or cfg.distributed.device == "cpu" \
         else torch.device("cuda")
     dtype = resolve_precision(cfg.train.precision, device)

@@ -1,4 +1,5 @@
-"""The arithmetic of `hpc-fed bench`, pure so it tests without processes.
+"""The arithmetic of `hpc-fed bench`, pure so it tests without processes (and the one reader of
+this process's memory figures, `status_bytes`).
 
 A round on one rank splits into (seconds, summing to the round's wall time):
   compute      forward + backward + optimizer step of its local micro-batches
@@ -16,8 +17,21 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
+from pathlib import Path
 
 PHASES = ("compute", "data", "local_other", "wait", "aggregate", "eval", "checkpoint", "rest")
+
+
+def status_bytes(field: str) -> int | None:
+    """A memory field of this process from /proc/self/status in bytes (VmRSS: now, VmHWM: the
+    peak, RssAnon: anonymous), or None where there is no /proc (not Linux)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
 
 
 def split_round(timer: dict[str, float], compute: float, data: float, wait: float,
@@ -58,6 +72,7 @@ def summarize(rounds: list[list[dict]], skip_first: bool = True) -> dict:
     train_walls = [max(r["wall"] - r["eval"] for r in ranks) for ranks in steady]
     total_wall = sum(walls)
     per_phase = {p: sum(statistics.mean(r[p] for r in ranks) for ranks in steady) for p in PHASES}
+    evals = per_phase["eval"]
     compute = sum(sum(r["compute"] for r in ranks) for ranks in steady)
     micro = sum(sum(r["micro_batches"] for r in ranks) for ranks in steady)
     world = len(steady[0]) if steady else 1
@@ -66,8 +81,9 @@ def summarize(rounds: list[list[dict]], skip_first: bool = True) -> dict:
         "round_seconds": spread(walls),
         "train_round_seconds": spread(train_walls),
         "phase_seconds_per_round": {p: round(v / max(1, len(steady)), 4) for p, v in per_phase.items()},
-        # the mean rank's local-training compute over the round's wall time
-        "round_efficiency": ratio(compute / world, total_wall),
+        # the mean rank's local-training compute over the round's wall time without evaluation
+        # (evaluation is its own phase, the same work whatever runs the rounds)
+        "round_efficiency": ratio(compute / world, total_wall - evals),
         "step_seconds": ratio(compute, micro),  # one rank's local micro-batch step, mean
         "samples_per_second": ratio(sum(sum(r["samples"] for r in ranks) for ranks in steady), total_wall),
         "tokens_per_second": ratio(sum(sum(r["tokens"] for r in ranks) for ranks in steady), total_wall),

@@ -20,23 +20,18 @@ import argparse  # noqa: E402
 import os  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
-from hpc_fed.bench.stats import ratio, split_round, summarize  # noqa: E402
+from hpc_fed.bench.stats import PHASES, ratio, split_round, status_bytes, summarize  # noqa: E402
 from hpc_fed.runs.federated import FederatedRun  # noqa: E402
 
 
 def peak_memory(device: torch.device) -> dict[str, int]:
     """Peak host memory of this process (VmHWM) and, on a GPU, torch's peak allocation."""
     out = {}
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                out["peak_rss_bytes"] = int(line.split()[1]) * 1024
-    except OSError:
-        pass
+    if (peak := status_bytes("VmHWM")) is not None:
+        out["peak_rss_bytes"] = peak
     if device.type == "cuda":
         out["peak_gpu_allocated_bytes"] = int(torch.cuda.max_memory_allocated(device))
     return out
@@ -100,17 +95,13 @@ class BenchRun(FederatedRun):
                 next(i for i, part in enumerate(self.parts) if part)
             records = [self.train_records[i] for i in self.parts[c][:self.cfg.train.micro_batch_size]]
             batch = self.collator.train_batch(records, image_anchor=self.topo.group_size > 1)
+            from hpc_fed.bench.plain import plain_step_seconds  # loads a second model copy
+
             plain_s = plain_step_seconds(cfg, batch, self.dtype, self.topo.device)
         mine = {"rank": self.topo.rank, "group": self.topo.group_index, "rounds": rounds,
                 "floor_seconds": floor, "plain_step_seconds": plain_s,
                 "startup_seconds": self.startup.rounded(), **peak_memory(self.topo.device)}
         return mine
-
-
-def plain_step_seconds(*args, **kwargs):
-    from hpc_fed.bench.plain import plain_step_seconds as measure
-
-    return measure(*args, **kwargs)
 
 
 def report(ranks: list[dict], run, one_time: dict) -> dict:
@@ -122,24 +113,18 @@ def report(ranks: list[dict], run, one_time: dict) -> dict:
     agg = statistics.median(statistics.mean(r["aggregate"] for r in rk) for rk in steady)
     floor = statistics.median(r["floor_seconds"] for r in ranks)
     plain = [r["plain_step_seconds"] for r in ranks if r["plain_step_seconds"]]
-    evals = sum(statistics.mean(r["eval"] for r in rk) for rk in steady)
-    walls = sum(max(r["wall"] for r in rk) for rk in steady)
-    compute = sum(statistics.mean(r["compute"] for r in rk) for rk in steady)
     params = sum(getattr(p, "ds_numel", p.numel()) for p in run.engine.module.parameters())
     return {
         "setup": {"world_size": topo.world_size, "client_groups": topo.num_groups,
                   "ranks_per_client": topo.group_size, "zero_stage": cfg.train.zero_stage,
                   "device": str(topo.device.type), "backend": topo.backend, "dtype": str(run.dtype),
                   "model": cfg.model.location, "parameters": params,
-                  "adapter_parameters": sum(p.numel() for p in run.engine.params) if cfg.train.zero_stage < 3
-                  else sum(int(getattr(p, "ds_numel", p.numel())) for p in run.engine.params),
+                  "adapter_parameters": sum(getattr(p, "ds_numel", p.numel()) for p in run.engine.params),
                   "micro_batch_size": cfg.train.micro_batch_size, "grad_accum": cfg.train.grad_accum,
                   "sample_clients": cfg.fed.sample_clients, "assignment": cfg.fed.assignment,
                   "prefetch": cfg.data.prefetch_batches(topo.device), "rounds": cfg.fed.rounds,
                   "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count()},
         **summary,
-        # local compute over the round without evaluation (evaluation is its own phase)
-        "round_efficiency": ratio(compute, walls - evals),
         "aggregation_seconds": round(agg, 5), "aggregation_floor_seconds": round(floor, 5),
         "aggregation_over_floor": ratio(agg, floor),
         "plain_step_seconds": round(statistics.median(plain), 5) if plain else None,
@@ -149,9 +134,7 @@ def report(ranks: list[dict], run, one_time: dict) -> dict:
         "memory": [{k: v for k, v in r.items() if k.startswith("peak")} | {"rank": r["rank"]}
                    for r in ranks],
         "per_round": [{"round": t, "wall": round(max(r["wall"] for r in rk), 4),
-                       **{k: round(statistics.mean(r[k] for r in rk), 4)
-                          for k in ("compute", "data", "local_other", "wait", "aggregate", "eval",
-                                    "checkpoint", "rest")},
+                       **{k: round(statistics.mean(r[k] for r in rk), 4) for k in PHASES},
                        "groups_local": [round(r["compute"] + r["data"] + r["local_other"], 4)
                                         for r in rk]}
                       for t, rk in enumerate(rounds)],

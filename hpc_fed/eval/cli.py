@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from pathlib import Path
 
 from hpc_fed.errors import HpcFedError
 
@@ -33,13 +31,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from hpc_fed.config import require_config
     from hpc_fed.launch.node import check, launch
+    from hpc_fed.runtime.rundir import split_output_dir
 
     args = build_parser().parse_intermixed_args(argv)
     try:
         config = require_config(args.config, "hpc-fed eval", args.adapter)
-        given = [o.split("=", 1)[1] for o in args.overrides if o.startswith("output.dir=")]
-        out = Path(given[-1]) if given else Path("runs") / f"eval-{time.strftime('%Y%m%d-%H%M%S')}"
-        overrides = [o for o in args.overrides if not o.startswith("output.dir=")] + [
+        out, rest = split_output_dir(args.overrides, "eval")
+        overrides = rest + [
             "baseline=zero_shot", *([f"model.adapter={args.adapter}"] if args.adapter else []),
             "output.save_adapter=false",
             "output.overwrite=true", "checkpoint.resume=false", f"output.dir={out}"]

@@ -106,21 +106,15 @@ def trainable_parameters(model) -> list[tuple[str, torch.nn.Parameter]]:
 def load_adapter(module, path: str) -> None:
     """Write the saved adapter at `path` (peft format) into the peft `module`, whose LoRA was
     built from model.lora; every adapter tensor must be found and fit, else one line naming
-    model.adapter. Under ZeRO-3 call it with the adapter gathered (ClientEngine.gathered)."""
-    from peft.utils import load_peft_weights, set_peft_model_state_dict
+    model.adapter (a different rank is refused earlier, by ModelConfig.check; here it would be a
+    shape mismatch). Under ZeRO-3 call it with the adapter gathered (ClientEngine.gathered)."""
+    from peft.utils import get_peft_model_state_dict, load_peft_weights, set_peft_model_state_dict
 
     where = f"model.adapter ({path})"
     try:
         weights = load_peft_weights(path, device="cpu")
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{where}: its weights cannot be read ({str(exc).splitlines()[0][:200]})") from None
-    saved = json.loads((Path(path) / "adapter_config.json").read_text())
-    ours = module.peft_config["default"]
-    if saved.get("r") != ours.r:
-        raise ConfigError(f"{where} has LoRA rank {saved.get('r')}, model.lora.r is {ours.r}; set "
-                          f"model.lora.r={saved.get('r')} (and the same targets) to load it")
-    from peft.utils import get_peft_model_state_dict
-
     missing = sorted(set(get_peft_model_state_dict(module)) - set(weights))
     if missing:
         raise ConfigError(f"{where} lacks {len(missing)} tensor(s) of the adapter model.lora builds "

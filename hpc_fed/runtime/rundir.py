@@ -27,6 +27,16 @@ from hpc_fed.errors import ConfigError
 from hpc_fed.runtime import checkpoint
 
 
+def split_output_dir(overrides: list[str], kind: str) -> tuple[Path, list[str]]:
+    """For commands that place their own runs (`hpc-fed bench`, `hpc-fed eval`): the folder an
+    `output.dir=` override names (the last one), or runs/<kind>-<timestamp>, and the overrides
+    without it."""
+    given = [o.split("=", 1)[1] for o in overrides if o.startswith("output.dir=")]
+    rest = [o for o in overrides if not o.startswith("output.dir=")]
+    return (Path(given[-1]) if given else Path("runs") / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}",
+            rest)
+
+
 def run_dir_name(cfg: RunConfig) -> str:
     """output.dir, or runs/run-<timestamp> (decided on rank 0: RunDir.open shares it)."""
     return cfg.output.dir or f"runs/run-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -43,18 +43,11 @@ def build(out: str, hidden: int, layers: int) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def _status(field: str) -> int:
-    """A /proc/self/status memory field in bytes (Linux)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    return -1
-
-
 def _rank(rank, world, init_file, model, stage, partitioned, device, out):
     os.environ.update({"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank),
                        "LOCAL_WORLD_SIZE": str(world), "MASTER_ADDR": "127.0.0.1"})
     torch.set_num_threads(1)
+    from hpc_fed.bench.stats import status_bytes
     from hpc_fed.client.engine import ClientEngine, base_model_loading
     from hpc_fed.config import DistributedConfig, load_config
     from hpc_fed.distributed import build_topology, init_distributed, shutdown
@@ -64,25 +57,25 @@ def _rank(rank, world, init_file, model, stage, partitioned, device, out):
                               init_method=f"file://{init_file}")
     topo = build_topology(world, choice)  # one client group of all ranks
     cfg = load_config(None, [f"model.path={model}", f"train.zero_stage={stage}", "model.lora.r=8"])
-    before = {"rss_before_load": _status("VmRSS")}
+    before = {"rss_before_load": status_bytes("VmRSS")}
     start = time.perf_counter()
     import contextlib
     ctx = base_model_loading(topo, cfg.train, torch.float32) if partitioned else contextlib.nullcontext()
     with ctx:
         base = load_base_model(cfg.model)
     loaded = time.perf_counter() - start
-    rss_load = _status("VmHWM")
-    anon_load = _status("RssAnon")
+    rss_load = status_bytes("VmHWM")
+    anon_load = status_bytes("RssAnon")
     import ctypes
     ctypes.CDLL("libc.so.6").malloc_trim(0)
-    before["anon_after_trim"] = _status("RssAnon")
+    before["anon_after_trim"] = status_bytes("RssAnon")
     engine = ClientEngine(apply_lora(base, cfg.model.lora), topo, cfg.train, torch.float32)
     held = sum((p.ds_tensor if hasattr(p, "ds_tensor") else p).numel() * p.element_size()
                for p in engine.module.parameters())
     full = sum((p.ds_numel if hasattr(p, "ds_numel") else p.numel()) for p in engine.module.parameters())
     res = {"rank": rank, "param_bytes_held": held, "params": full, "load_s": round(loaded, 2),
            **before, "peak_rss_after_load": rss_load, "anon_rss_after_load": anon_load,
-           "peak_rss_after_engine": _status("VmHWM"), "anon_rss_after_engine": _status("RssAnon")}
+           "peak_rss_after_engine": status_bytes("VmHWM"), "anon_rss_after_engine": status_bytes("RssAnon")}
     if choice.device.type == "cuda":
         res["peak_gpu_bytes"] = torch.cuda.max_memory_allocated(choice.device)
     Path(out, f"r{rank}.json").write_text(json.dumps(res))
