@@ -16,7 +16,7 @@ import warnings
 from torch.distributed.elastic.multiprocessing.errors import record
 
 from hpc_fed.config import load_config, require_config
-from hpc_fed.distributed import build_topology, init_distributed, shutdown
+from hpc_fed.distributed import build_topology, exit_process, init_distributed, shutdown
 from hpc_fed.distributed.collectives import PeerLostError
 from hpc_fed.errors import DEBUG_ENV, HpcFedError
 from hpc_fed.runs import client_group_size, run_class
@@ -102,4 +102,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())  # not sys.exit: see exit_process

@@ -19,13 +19,14 @@ def _worker(rank: int, world: int, init_file: str, fn, args):
                        "LOCAL_WORLD_SIZE": str(world), "MASTER_ADDR": "127.0.0.1"})
     torch.set_num_threads(1)
     from hpc_fed.config import DistributedConfig
-    from hpc_fed.distributed import init_distributed, shutdown
+    from hpc_fed.distributed import exit_process, init_distributed, shutdown
 
     init_distributed(DistributedConfig(device="cpu"), init_method=f"file://{init_file}")
     try:
         fn(rank, world, *args)
     finally:
         shutdown()
+    exit_process(0)  # as `hpc-fed train` leaves (a failure above still reaches mp.spawn)
 
 
 def cpu_choice():

@@ -175,3 +175,21 @@ def shutdown() -> str | None:
     if dist.is_initialized():
         dist.destroy_process_group()
     return guard.summary() if guard is not None else None
+
+
+def exit_process(code: int) -> None:
+    """End a rank's process with `code` once its run is over and its process group destroyed,
+    without the interpreter's teardown: there, gloo's worker threads can still hold work whose
+    tensors need the GIL, and the process aborts (SIGABRT, "terminate called without an active
+    exception"; pytorch/pytorch#179291). Seen once in CI on a rank whose run had completed,
+    which torchrun would report as a failed (and, with --max-restarts, restarted) run. Logs and
+    the standard streams are flushed first; every file of the run is closed before this."""
+    import sys
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
