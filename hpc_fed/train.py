@@ -43,13 +43,17 @@ def setup_logging(rank: int) -> None:
 
 
 def quiet_libraries() -> None:
-    """transformers' progress bars and info lines, and the libraries' deprecation notices about
+    """transformers' and datasets' progress bars and info lines, and the libraries' deprecation notices about
     their own code, are not shown (HPC_FED_DEBUG=1 keeps the warnings)."""
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()  # "Loading weights" bars, once per rank and model load
+    import datasets
+
+    datasets.disable_progress_bars()  # "Generating train split", "Map": once per rank and file
+    datasets.logging.set_verbosity_error()
     if not os.environ.get(DEBUG_ENV):
         warnings.filterwarnings("ignore", category=FutureWarning)
         warnings.filterwarnings("ignore", category=DeprecationWarning)

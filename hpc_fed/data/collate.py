@@ -74,7 +74,8 @@ class Collator:
         texts = [self.prompt_text(r) for r in records]
         # images per row (a list per record, empty without an image): the layout every
         # processor accepts, and the one Gemma-3's and Idefics3's require for mixed batches
-        images = [[self.images.get(r.image)] if r.image is not None else [] for r in records]
+        images = [[self.images.get(r.image, r.image_bytes)] if r.image is not None else []
+                  for r in records]
         side, self.tokenizer.padding_side = self.tokenizer.padding_side, padding_side
         try:
             return self.processor(text=texts, images=images if any(images) else None, return_tensors="pt",
@@ -100,7 +101,7 @@ class Collator:
 
     def generation_batch(self, records: Sequence[Record]) -> dict[str, torch.Tensor]:
         """Prompts only, left-padded, for batched greedy decoding."""
-        return dict(self._encode(records, padding_side="left"))
+        return dict(self._encode(list(records), padding_side="left"))
 
     def answer_ids(self, answer: str, eos: bool) -> list[int]:
         key = f"{answer}\x00{eos}"
@@ -143,10 +144,11 @@ class Collator:
         and projector, and their parameter gathers (ZeRO-3) and gradient reductions (ZeRO-2/3),
         while another rank runs them (a collective mismatch under missing/hybrid data).
         """
+        records = list(records)  # read once (a RecordSet builds its records on each read)
         anchored = image_anchor and all(r.image is None for r in records)
         if anchored:
             records = [*records, dataclasses.replace(records[0], id="image-anchor",
-                                                     image=blank_image_path())]
+                                                     image=blank_image_path(), image_bytes=None)]
         prompts, images = self._prompts(records)
         rows, labels = [], []
         for k, (prompt, r) in enumerate(zip(prompts, records)):
@@ -166,6 +168,7 @@ class Collator:
         record. Returns the batch and, per record, per option, a list of (row, position,
         token) triples whose log-probabilities sum to the option's log-likelihood.
         """
+        records = list(records)  # read once (a RecordSet builds its records on each read)
         prompts, images = self._prompts(records)
         rows: list[dict[str, list[int]]] = []
         row_owner: list[int] = []

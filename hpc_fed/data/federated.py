@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from hpc_fed.data.config import DataConfig
 from hpc_fed.data.partition import partition, source_partition
-from hpc_fed.data.records import Record
+from hpc_fed.data.records import RecordSet
 from hpc_fed.data.registry import dataset_spec, load_splits
 from hpc_fed.data.scenarios import apply_scenario, modality_counts
 from hpc_fed.data.images import bad_images
@@ -20,8 +20,8 @@ from hpc_fed.errors import ConfigError, DataFormatError
 
 @dataclass
 class FederatedData:
-    train: list[Record]  # after the scenario (modalities removed)
-    test: list[Record]  # as published: full modality
+    train: RecordSet  # after the scenario (modalities removed)
+    test: RecordSet  # as published: full modality
     parts: list[list[int]]  # client -> indices into train
     primary_metric: str
     scenario: dict = field(default_factory=dict)  # what the scenario drew
@@ -45,10 +45,10 @@ def build_federated_data(cfg: DataConfig, num_clients: int) -> FederatedData:
         raise ConfigError(f"fed.num_clients ({num_clients}) exceeds the {len(train)} training samples "
                           f"of {where}; lower fed.num_clients or use more data (data.max_train_samples)")
     if parts is None and cfg.partition == "source":
-        sources = [r.id.split("-", 1)[0] for r in train]
+        sources = [i.split("-", 1)[0] for i in train.column("id")]
         parts = source_partition(sources, spec.sources, [cfg.k, num_clients - cfg.k], cfg.seed)
     elif parts is None:
-        parts = partition([r.answer for r in train], num_clients, cfg.partition, cfg.alpha, cfg.seed)
+        parts = partition(train.column("answer"), num_clients, cfg.partition, cfg.alpha, cfg.seed)
     elif len(parts) != num_clients:
         raise ConfigError(f"fed.num_clients ({num_clients}) differs from the {len(parts)} client "
                           f"files of data.name={cfg.name} in {cfg.root}; set fed.num_clients={len(parts)}")
@@ -61,23 +61,25 @@ def build_federated_data(cfg: DataConfig, num_clients: int) -> FederatedData:
 def drop_unreadable_images(data: FederatedData, cfg: DataConfig) -> None:
     """Check every image once (hpc_fed/data/images.py): raise naming the first bad file, or with
     data.on_error=skip drop its samples from their client / the test set and note them."""
-    bad = bad_images([*data.train, *data.test])
+    bad = bad_images(RecordSet.concat([data.train, data.test]))
     if not bad:
         return
-    first = next(r for r in (*data.train, *data.test) if r.image in bad)
+    train_ids, train_images = data.train.column("id"), data.train.column("image")
+    test_ids, test_images = data.test.column("id"), data.test.column("image")
+    first = next((i, im) for i, im in (*zip(train_ids, train_images), *zip(test_ids, test_images))
+                 if im in bad)
     if cfg.on_error != "skip":
-        raise DataFormatError(f"image {first.image} (record {first.id!r}) cannot be read "
-                              f"({bad[first.image]}); {len(bad)} image file(s) of data.name={cfg.name} "
+        raise DataFormatError(f"image {first[1]} (record {first[0]!r}) cannot be read "
+                              f"({bad[first[1]]}); {len(bad)} image file(s) of data.name={cfg.name} "
                               "fail like this: fix or remove them, or set data.on_error=skip to "
                               "leave those samples out")
     for c, part in enumerate(data.parts):
-        keep = [i for i in part if data.train[i].image not in bad]
-        data.skipped += [{"id": data.train[i].id, "client": c, "image": data.train[i].image,
-                          "error": bad[data.train[i].image]} for i in part if data.train[i].image in bad]
-        data.parts[c] = keep
-    data.skipped += [{"id": r.id, "client": "test", "image": r.image, "error": bad[r.image]}
-                     for r in data.test if r.image in bad]
-    data.test = [r for r in data.test if r.image not in bad]
+        data.skipped += [{"id": train_ids[i], "client": c, "image": train_images[i],
+                          "error": bad[train_images[i]]} for i in part if train_images[i] in bad]
+        data.parts[c] = [i for i in part if train_images[i] not in bad]
+    data.skipped += [{"id": i, "client": "test", "image": im, "error": bad[im]}
+                     for i, im in zip(test_ids, test_images) if im in bad]
+    data.test = data.test.select([k for k, im in enumerate(test_images) if im not in bad])
     empty = [c for c, p in enumerate(data.parts) if not p]
     if empty or not data.test:
         what = f"client(s) {empty}" if empty else "the test set"
@@ -88,22 +90,24 @@ def drop_unreadable_images(data: FederatedData, cfg: DataConfig) -> None:
 def check_scorable(data: FederatedData, mode: str) -> None:
     """Option scoring needs options: fail before training, not at the first evaluation."""
     if mode == "scoring":
-        for r in (*data.test, *data.train):
-            if not r.options:
-                raise ConfigError(f"record {r.id!r} of the data is open-ended (no options); option "
-                                  "scoring cannot score it: set eval.mode=generation")
+        for records in (data.test, data.train):
+            for record_id, options in zip(records.column("id"), records.column("options")):
+                if not options:
+                    raise ConfigError(f"record {record_id!r} of the data is open-ended (no options); "
+                                      "option scoring cannot score it: set eval.mode=generation")
 
 
 def partition_summary(data: FederatedData, cfg: DataConfig) -> dict:
     """The partition.json object: per client the sample ids, modality counts, label histogram."""
     clients = []
+    answers, ids = data.train.column("answer"), data.train.column("id")
     for c, idx in enumerate(data.parts):
-        hist = Counter(data.train[i].answer for i in idx)
+        hist = Counter(answers[i] for i in idx)
         clients.append({"client": c, "samples": len(idx),
                         "skipped": sum(1 for s in data.skipped if s["client"] == c),
                         "modalities": modality_counts(data.train, idx),
                         "labels": dict(sorted(hist.items())),
-                        "ids": [data.train[i].id for i in idx]})
+                        "ids": [ids[i] for i in idx]})
     return {"dataset": cfg.name, "scheme": cfg.partition, "alpha": cfg.alpha, "seed": cfg.seed,
             **data.scenario, "train_samples": len(data.train), "test_samples": len(data.test),
             "primary_metric": data.primary_metric,

@@ -11,10 +11,15 @@ pixels: about 0.1 ms per easy-VQA image, so a 100 k-image dataset costs seconds,
 
 from __future__ import annotations
 
+import io
+import os
+import re
 import threading
+import zipfile
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterable
+from itertools import islice
+from typing import Iterable, Optional
 
 from PIL import Image
 
@@ -22,10 +27,24 @@ from hpc_fed.data.records import Record
 from hpc_fed.errors import DataFormatError
 
 
-def decode_image(path: str) -> Image.Image:
-    """The RGB image at `path`, or a DataFormatError naming it."""
+ZIP_MEMBER = "!"  # "<archive>.zip!<member>": an image read from a zip archive, unextracted
+
+
+def _open(path: str, data: Optional[bytes]):
+    """PIL's image for a file path, embedded bytes, or a zip member ("<archive>.zip!<member>")."""
+    if data is None and not os.path.exists(path):
+        archive, sep, member = path.partition(".zip" + ZIP_MEMBER)
+        if sep and os.path.isfile(archive + ".zip"):
+            with zipfile.ZipFile(archive + ".zip") as z:
+                data = z.read(member)
+    return Image.open(io.BytesIO(data) if data is not None else path)
+
+
+def decode_image(path: str, data: Optional[bytes] = None) -> Image.Image:
+    """The RGB image at `path` (or, for an embedded image, encoded in `data` and named `path`),
+    or a DataFormatError naming it."""
     try:
-        with Image.open(path) as img:
+        with _open(path, data) as img:
             return img.convert("RGB")
     except (OSError, ValueError) as exc:
         raise DataFormatError(f"image {path} cannot be read ({exc}); fix or remove the file") from None
@@ -51,7 +70,8 @@ class ImageCache:
         bands = len(img.getbands())
         return img.width * img.height * (4 if bands >= 3 else bands)
 
-    def get(self, path: str) -> Image.Image:
+    def get(self, path: str, data: Optional[bytes] = None) -> Image.Image:
+        """The decoded image named `path` (`data`: its encoded bytes when it is embedded)."""
         with self._lock:
             img = self._images.get(path)
             if img is not None:
@@ -59,7 +79,7 @@ class ImageCache:
                 self.hits += 1
                 return img
             self.misses += 1
-        img = decode_image(path)  # outside the lock: decoding is the slow part
+        img = decode_image(path, data)  # outside the lock: decoding is the slow part
         size = self.size(img)
         if size <= self.max_bytes:
             with self._lock:
@@ -72,20 +92,32 @@ class ImageCache:
         return img
 
 
-def image_error(path: str) -> str | None:
-    """Why `path` is not a readable image, or None."""
+def image_error(path: str, data: Optional[bytes] = None) -> str | None:
+    """Why `path` (or the embedded image `data` named so) is not a readable image, or None."""
     try:
-        with Image.open(path) as img:
+        with _open(path, data) as img:
             img.verify()
     except Exception as exc:  # PIL raises many kinds (OSError, SyntaxError, struct.error, ...)
-        text = str(exc).strip().splitlines()
+        text = re.sub(r"<_io\.BytesIO object at 0x[0-9a-f]+>", "(embedded bytes)", str(exc))
+        text = text.strip().splitlines()
         return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
     return None
 
 
-def bad_images(records: Iterable[Record], threads: int = 8) -> dict[str, str]:
-    """path -> error for every distinct image of `records` that does not read."""
-    paths = sorted({r.image for r in records if r.image is not None})
+def bad_images(records: Iterable[Record], threads: int = 8, chunk: int = 4096) -> dict[str, str]:
+    """path -> error for every distinct image of `records` that does not read (embedded images
+    are read a chunk at a time: never the whole dataset's bytes at once)."""
+    seen: set[str] = set()
+    bad: dict[str, str] = {}
+    records = iter(records)
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        errors = pool.map(image_error, paths)
-    return {p: e for p, e in zip(paths, errors) if e is not None}
+        while block := list(islice(records, chunk)):
+            todo = {}
+            for r in block:
+                if r.image is not None and r.image not in seen:
+                    seen.add(r.image)
+                    todo[r.image] = r.image_bytes
+            for path, error in zip(todo, pool.map(image_error, todo, todo.values())):
+                if error is not None:
+                    bad[path] = error
+    return dict(sorted(bad.items()))

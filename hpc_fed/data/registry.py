@@ -3,18 +3,22 @@ already split by client) the client parts. One entry per dataset module."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
-from hpc_fed.data.records import Record, subsample
+import numpy as np
+
+from hpc_fed.data.records import Record, RecordSet, subsample
 from hpc_fed.errors import ConfigError
 
 if TYPE_CHECKING:  # the config checks data.name against this registry, so no runtime import back
     from hpc_fed.data.config import DataConfig
 
-Loaded = tuple[list[Record], list[Record], Optional[list[list[int]]]]
+# what a loader returns: train, test (lists of records, or RecordSets: tables in `datasets`),
+# and the client parts of data that comes split by client (else None)
+Loaded = tuple[Sequence[Record], Sequence[Record], Optional[list[list[int]]]]
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,8 @@ def _hateful_memes(cfg):
     from hpc_fed.data.datasets.hateful_memes import load_hateful_memes
 
     root = data_root(cfg)
-    return load_hateful_memes(root, "train"), load_hateful_memes(root, "test"), None
+    missing = "keep" if cfg.on_error == "skip" else "raise"  # a missing file: skipped like a bad one
+    return load_hateful_memes(root, "train", missing), load_hateful_memes(root, "test", missing), None
 
 
 def _crisismmd(cfg):
@@ -87,11 +92,9 @@ def _fedmllm(cfg):
     root = data_root(cfg)
     image_root = Path(cfg.image_root) if cfg.image_root else None
     clients = load_fedmllm_clients(root, image_root=image_root)
-    train, parts = [], []
-    for recs in clients:
-        parts.append(list(range(len(train), len(train) + len(recs))))
-        train.extend(recs)
-    return train, load_fedmllm_test(root, image_root=image_root), parts
+    sizes = np.cumsum([0] + [len(c) for c in clients])
+    parts = [list(range(a, b)) for a, b in zip(sizes[:-1].tolist(), sizes[1:].tolist())]
+    return RecordSet.concat(clients), load_fedmllm_test(root, image_root=image_root), parts
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -118,8 +121,9 @@ def dataset_spec(name: str) -> DatasetSpec:
     return DATASETS[name]
 
 
-def load_splits(cfg: DataConfig) -> Loaded:
-    """(train, test, parts or None), with data.max_*_samples applied (seeded)."""
+def load_splits(cfg: DataConfig) -> tuple[RecordSet, RecordSet, Optional[list[list[int]]]]:
+    """(train, test, parts or None) as RecordSets (tables in `datasets`), with data.max_*_samples
+    applied (seeded)."""
     train, test, parts = dataset_spec(cfg.name).load(cfg)
     if parts is not None and cfg.max_train_samples is not None:
         raise ConfigError(f"data.max_train_samples ({cfg.max_train_samples}) cannot cap "

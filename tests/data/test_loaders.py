@@ -187,10 +187,10 @@ def test_vqa_rad_split_by_phrase_type():
     assert [r.id for r in test] == ["vqarad-2", "vqarad-4"]
     assert train[1].answer == "2"  # numeric answer cast to str
     assert [r.answer_type for r in train] == ["CLOSED", "OPEN", "CLOSED"]
-    for r in train + test:
+    for r in [*train, *test]:
         assert r.options == () and r.text is None and r.question
     assert train[0].image == str(MED.resolve() / "VQA_RAD Image Folder" / "synpic54610.jpg")
-    assert_images_exist(train + test)
+    assert_images_exist([*train, *test])
 
 
 def test_medalpaca_and_slake():

@@ -13,15 +13,25 @@ underscores turned into spaces ("affected_individuals" -> "affected individuals"
 order. Record ids are the TSV's image_id (a tweet with several images gives several records).
 The TSV is parsed like pandas' default reader (tab delimiter, double-quote quoting), as FedMLLM
 reads it. Records keep file order.
+
+The Hub copy `QCRI/CrisisMMD` (huggingface-cli download ... --local-dir <root>) holds
+data_image/ (the same tree) and humanitarian/{train,dev,test}.json with the columns event_name,
+tweet_id, image_id, tweet_text, image_path, label, where `label` is one label per pair, taken at
+random from the text and the image labels (the release's readme), not `label_image`, the image
+label FedMLLM's split trains and scores on. So the Hub's JSON alone cannot give FedMLLM's task
+and is refused, naming the fix: put crisismmd_datasplit_all/ (the TSVs above) beside its
+data_image/, which is then read as the published layout. A Hub JSON whose rows do carry
+`label_image` (a string, or an index into the card's alphabetical class list) is read as is.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 
-from hpc_fed.data.records import Record
+from hpc_fed.data.records import Record, RecordSet
 from hpc_fed.errors import DataFormatError
 
 QUESTION = "What is the humanitarian category?"
@@ -50,12 +60,66 @@ def split_path(root: str, split: str) -> str:
     return os.path.join(root, SPLIT_DIR, f"task_humanitarian_text_img_{split}.tsv")
 
 
-def load_crisismmd(root: str, split: str) -> list[Record]:
+HUB_DIR = "humanitarian"
+HUB_CLASSES = tuple(sorted(CATEGORIES))  # the Hub card's ClassLabel order (alphabetical)
+
+
+def _hub_rows(path: str) -> list[dict]:
+    """The rows of a Hub copy's JSON file (a JSON list, or one object a line)."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    try:
+        rows = json.loads(text)
+    except json.JSONDecodeError:
+        try:
+            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+        except json.JSONDecodeError as e:
+            raise DataFormatError(f"{path} is neither a JSON list nor JSON Lines ({e.msg}); "
+                                  "download the Hub copy again") from None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise DataFormatError(f"{path}: expected a list of JSON objects; download the Hub copy again")
+    return rows
+
+
+def load_crisismmd_hub(root: str, split: str) -> RecordSet:
+    """A split of a Hub copy (QCRI/CrisisMMD, humanitarian/), when its rows carry label_image."""
+    path = os.path.join(root, HUB_DIR, f"{split}.json")
+    rows = _hub_rows(path)
+    if rows and "label_image" not in rows[0]:
+        raise DataFormatError(
+            f"{path} carries `label` (drawn at random from the text and the image labels), not "
+            "`label_image`, the image label FedMLLM's CrisisMMD task uses; get "
+            "crisismmd_datasplit_all.zip from https://crisisnlp.qcri.org/crisismmd and extract it "
+            f"into {root} (beside data_image/): the TSVs there carry label_image and are read instead")
+    records = []
+    for i, row in enumerate(rows):
+        where = f"{path} record {i}"
+        rel = str(row.get("image_path") or row.get("image") or "").strip()
+        label = row.get("label_image")
+        if isinstance(label, int) and not isinstance(label, bool) and 0 <= label < len(HUB_CLASSES):
+            label = HUB_CLASSES[label]
+        if label not in LABEL_TO_OPTION:
+            raise DataFormatError(f"{where}: label_image {label!r} is unknown; expected one of "
+                                  f"{CATEGORIES}")
+        image = os.path.join(root, rel)
+        if not rel or not os.path.isfile(image):
+            raise DataFormatError(f"{where} names image {rel!r}, but {image} does not exist; "
+                                  f"download data_image/ of the Hub copy into {root}")
+        text = clean_tweet(str(row.get("tweet_text") or ""))
+        records.append(Record(id=str(row.get("image_id") or f"{split}-{i}"), question=QUESTION,
+                              answer=LABEL_TO_OPTION[label], options=OPTIONS, image=image,
+                              text=text or None))
+    return RecordSet.from_records(records)
+
+
+def load_crisismmd(root: str, split: str) -> RecordSet:
     """The records of one split ("train", "dev" or "test"), in file order."""
     if split not in SPLITS:
         raise DataFormatError(f"CrisisMMD split {split!r} is unknown; choose one of {SPLITS}")
     root = os.path.abspath(root)
     path = split_path(root, split)
+    if not os.path.isfile(path) and os.path.isfile(os.path.join(root, HUB_DIR, f"{split}.json")):
+        return load_crisismmd_hub(root, split)
     if not os.path.isfile(path):
         raise DataFormatError(f"CrisisMMD file {path} not found; {GET_DATA}")
     records = []
@@ -102,4 +166,4 @@ def load_crisismmd(root: str, split: str) -> list[Record]:
                                       text=text or None))
             except DataFormatError as e:
                 raise DataFormatError(f"{where}: {e}") from None
-    return records
+    return RecordSet.from_records(records)

@@ -9,6 +9,13 @@ set of the phase-2 release, the one FedMLLM reports ROC-AUC on). The phase-1 `te
 labels and is refused. Each line gives one record: question "Is the content hateful?" (FedMLLM's
 wording without its modality phrase), text = the meme's text, image = the absolute path of the
 meme, options ("not-hateful", "hateful") with the positive class last. Records keep file order.
+
+The Hub copy `neuralcatcher/hateful_memes` (huggingface-cli download ... --local-dir <root>) has
+this layout (train / dev_seen / dev_unseen / test_seen / test_unseen .jsonl, img/), and is read
+as it is. Its img/ may lack some images (reported for that mirror: ids ending in 8 or 9): an
+image file that is missing stops the load, naming it, unless `missing_images="keep"`
+(data.on_error=skip), which leaves the record to the load-time image check: it is then left
+out and listed in skipped.jsonl like an unreadable image.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 
-from hpc_fed.data.records import Record
+from hpc_fed.data.records import Record, RecordSet
 from hpc_fed.errors import DataFormatError
 
 QUESTION = "Is the content hateful?"
@@ -46,8 +53,9 @@ def _missing_file_hint(root: str, path: str, split: str) -> str:
     return GET_DATA
 
 
-def load_hateful_memes(root: str, split: str) -> list[Record]:
-    """The records of one split ("train", "dev" or "test"), in file order."""
+def load_hateful_memes(root: str, split: str, missing_images: str = "raise") -> RecordSet:
+    """The records of one split ("train", "dev" or "test"), in file order. `missing_images`:
+    "raise" (an image file that does not exist stops the load) or "keep" (see the module doc)."""
     if split not in SPLIT_FILES:
         raise DataFormatError(f"Hateful Memes split {split!r} is unknown; choose one of {SPLITS}")
     root = os.path.abspath(root)
@@ -82,14 +90,15 @@ def load_hateful_memes(root: str, split: str) -> list[Record]:
                                           f"{FIELDS}); re-extract the file from the release")
             label = _label(row["label"], where)
             image = os.path.join(root, str(row["img"]))
-            if not os.path.isfile(image):
+            if missing_images != "keep" and not os.path.isfile(image):
                 raise DataFormatError(f"{where} names image {row['img']!r}, but {image} does not "
                                       "exist; extract the img/ folder of the release into "
-                                      f"{root}")
+                                      f"{root}, or set data.on_error=skip to leave out the samples "
+                                      "whose image is missing (a Hub copy may lack some)")
             text = str(row["text"]).strip() if row["text"] is not None else ""
             try:
                 records.append(Record(id=str(row["id"]), question=QUESTION, answer=OPTIONS[label],
                                       options=OPTIONS, image=image, text=text or None))
             except DataFormatError as e:
                 raise DataFormatError(f"{where}: {e}") from None
-    return records
+    return RecordSet.from_records(records)
