@@ -75,13 +75,31 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("train", add_help=False, help="run in this process (world of 1) or under torchrun")
     sub.add_parser("launch", add_help=False, help="run with torchrun on this node (or on each of several)")
-    mp = sub.add_parser("make-tiny-model", help="build the offline tiny LLaVA-style model")
-    mp.add_argument("dir")
-    mp.add_argument("--prefit-steps", type=int, default=400)
-    mp.add_argument("--prefit-questions", choices=("open", "all"), default="open")
-    mp.add_argument("--seed", type=int, default=0)
-    mp.add_argument("--force", action="store_true")
-    dp = sub.add_parser("data", help="inspect a config's federated data: `data describe --config C`")
+    mp = sub.add_parser(
+        "make-tiny-model", help="build the offline tiny LLaVA-style model",
+        description="Build the ~1M-parameter LLaVA-style model the offline runs use (a CLIP vision "
+                    "tower, a Llama language model, a word-level tokenizer and a LlavaProcessor), "
+                    "pre-fit it on easy-VQA's prefit slice, and save it to DIR, where "
+                    "from_pretrained / model.path=DIR load it. Runs with model.path=tiny (the default) "
+                    "build theirs at model.tiny.dir themselves; this command builds one elsewhere.",
+        epilog="example: hpc-fed make-tiny-model /tmp/tiny --prefit-steps 0 (a random base, ~8 s)")
+    mp.add_argument("dir", help="folder to write (refused if it exists, unless --force)")
+    mp.add_argument("--prefit-steps", type=int, default=400,
+                    help="pre-fit steps on easy-VQA's prefit slice (default 400, ~1.5 min on 2 "
+                         "CPU cores; 0: a random base)")
+    mp.add_argument("--prefit-questions", choices=("open", "all"), default="open",
+                    help="open: shape / colour questions only (default); all: yes/no too")
+    mp.add_argument("--seed", type=int, default=0, help="seed of the weights and the pre-fit")
+    mp.add_argument("--force", action="store_true", help="replace DIR if it exists")
+    dp = sub.add_parser(
+        "data", help="inspect a config's federated data: `data describe --config C`",
+        description="Load a config's dataset, partition it over fed.num_clients clients and apply "
+                    "its scenario exactly as a run does, then print per client the samples, the "
+                    "modality counts (both / image / text / neither) and the label histogram; "
+                    "no model is loaded.",
+        epilog="key=value overrides after the options change the config, e.g. "
+               "hpc-fed data describe --config configs/benchmark/offline_base.yaml "
+               "data.name=easyvqa_memes data.scenario=cross data.k=3 fed.num_clients=10")
     dp.add_argument("action", choices=("describe",))
     add_config_argument(dp, "run config (configs/*.yaml)")
     dp.add_argument("--json", help="also write the partition.json object to this file")

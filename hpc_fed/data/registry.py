@@ -34,6 +34,11 @@ class DatasetSpec:
 def data_root(cfg: DataConfig) -> Path:
     """data.root as a folder (disk datasets); checked at config load and before reading."""
     root = Path(cfg.root)
+    if cfg.root and not root.exists() and not root.is_absolute() and len(root.parts) == 2:
+        raise ConfigError(f"data.root ({cfg.root!r}) is not a folder; if it is a Hub id, take a local "
+                          f"copy first (huggingface-cli download {cfg.root} --repo-type dataset "
+                          "--local-dir DIR) and set data.root=DIR: runs read data from disk only "
+                          "(see README, 'Datasets')")
     if not cfg.root or not root.is_dir():
         raise ConfigError(f"data.root ({cfg.root!r}) is not a folder; data.name={cfg.name} reads "
                           "its published files from there (see README, 'Datasets')")

@@ -69,3 +69,12 @@ def test_bench_measures_two_groups_against_one(tiny_model_dir, tmp_path):
     assert (out / "groups-0" / "config.yaml").is_file()
     assert len((out / "groups-0" / "metrics.jsonl").read_text().splitlines()) == 2
     assert "groups_speedup" in proc.stdout
+
+
+def test_record_index_bench_measures_both_forms():
+    from hpc_fed.bench.records import build
+
+    listed, table = build("list", 3000), build("recordset", 3000)
+    assert listed["records"] == table["records"] == 3000 and listed["batch"] == table["batch"] == 16
+    assert table["arrow_mib"] > 0 and "arrow_mib" not in listed
+    assert isinstance(listed["index_mib"], float) and isinstance(table["index_mib"], float)

@@ -280,3 +280,10 @@ def test_partitions_and_scenarios_select_rows_of_one_table():
     assert sum(v is None for v in data.train.column("image")) > 200
     assert all(v is not None for v in table.select_columns(["image"]).to_dict()["image"])
     assert np.array_equal(client.rows, data.train.rows[data.parts[0]])
+
+
+def test_a_hub_id_as_data_root_names_the_download_command():
+    from hpc_fed.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="huggingface-cli download neuralcatcher/hateful_memes"):
+        load_config(None, ["data.name=hateful_memes", "data.root=neuralcatcher/hateful_memes"])

@@ -45,7 +45,7 @@ are read from the same root, each where its files land:
                                                   images zipped: read from the zip, unextracted)
 
 The Hub's VQA-RAD differs from the OSF release: its questions come already split train / test
-(1,793 / 451, deduplicated by its uploader, so not FedMLLM's phrase_type split) and it has no
+(1,793 / 451 per its card: its uploader's split, not FedMLLM's phrase_type split) and it has no
 qid and no answer_type. Ids are "vqarad-<split>-<row>"; answer_type is derived: CLOSED when the
 answer is "yes" or "no", else OPEN (VQA-RAD's closed questions with another answer, e.g. "left"
 or "right", count as OPEN there). Where both layouts of a source are present the published
