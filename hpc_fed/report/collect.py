@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,6 +91,17 @@ class Collection:
     runs: list[Run]
     incomplete: list[Incomplete]
     superseded: list[Run]  # same tags as a newer run; left out of tables and plots
+    # the folder the run directories are named from (the common folder of the paths given):
+    # results.csv names each run relative to it, so a committed report carries no machine's paths
+    root: Path | None = None
+
+    def relative(self, path: Path) -> str:
+        if self.root is None:
+            return str(path)
+        try:
+            return Path(os.path.relpath(Path(path).resolve(), self.root)).as_posix()
+        except ValueError:  # another drive (Windows)
+            return str(path)
 
 
 def _number(v) -> float | None:
@@ -259,7 +271,11 @@ def collect(paths: Iterable[str | Path]) -> Collection:
             superseded.append(by_key[key])
         by_key[key] = run
     kept = sorted(by_key.values(), key=run_sort_key)
-    return Collection(kept, incomplete, sorted(superseded, key=run_sort_key))
+    given = [Path(p).resolve() for p in paths]
+    # a run directory given itself is named from its parent (its own name stays in the report)
+    root = Path(os.path.commonpath([p if p.is_dir() and not (p / "results.json").is_file() else p.parent
+                                    for p in given]))
+    return Collection(kept, incomplete, sorted(superseded, key=run_sort_key), root)
 
 
 # --- orderings (least to most heterogeneous, as in the paper's tables) --------------------------

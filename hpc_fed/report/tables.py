@@ -261,7 +261,7 @@ def csv_rows(col: Collection) -> tuple[list[str], list[dict]]:
         row.update({"rounds": r.results.get("rounds"), "wall_seconds": r.results.get("wall_seconds"),
                     "world_size": r.results.get("world_size"),
                     "client_groups": r.results.get("client_groups"),
-                    "superseded": superseded, "run_dir": str(r.path)})
+                    "superseded": superseded, "run_dir": col.relative(r.path)})
         rows.append(row)
     fixed = [*TAG_KEYS, "primary_metric", "baseline", "algorithm"]
     tail = ["rounds", "wall_seconds", "world_size", "client_groups", "superseded", "run_dir"]

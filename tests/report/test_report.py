@@ -116,6 +116,8 @@ def test_report_end_to_end(sweep, tmp_path, capsys):
     assert {(r["scenario"], r["setting"], r["seed"]) for r in derived} == {
         (s, st, str(seed)) for s, st in AUC for seed in (0, 1)}
     one = next(r for r in rows if r["run_dir"].endswith("beta0.3-FedAvg-s1"))
+    # named relative to the folder given (no absolute path of this machine in a committed report)
+    assert all(not r["run_dir"].startswith("/") and (sweep / r["run_dir"]).is_dir() for r in rows)
     assert float(one["auc"]) == pytest.approx(0.62) and float(one["no_image.auc"]) == pytest.approx(0.42)
     assert one["primary_metric"] == "auc" and one["rounds"] == "3" and float(one["initial.accuracy"]) == 0.5
     assert next(r for r in rows if r["method"] == "Zero-shot")["setting"] == "all"
