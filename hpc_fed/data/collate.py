@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from hpc_fed.data.images import ImageCache
-from hpc_fed.data.prompts import render_question
+from hpc_fed.data.prompts import target, targets, user_text
 from hpc_fed.data.records import Record
 from hpc_fed.errors import DataFormatError
 
@@ -29,9 +29,7 @@ def user_message(record: Record, style: str = "modality", list_options: bool = F
     parts: list[dict] = []
     if record.image is not None:
         parts.append({"type": "image"})
-    question = render_question(record, style, list_options)
-    prompt = question if record.text is None else f"{record.text}\n{question}"
-    parts.append({"type": "text", "text": prompt})
+    parts.append({"type": "text", "text": user_text(record, style, list_options)})
     return [{"role": "user", "content": parts}]
 
 
@@ -152,7 +150,7 @@ class Collator:
         prompts, images = self._prompts(records)
         rows, labels = [], []
         for k, (prompt, r) in enumerate(zip(prompts, records)):
-            ans = self.answer_ids(r.answer, eos=True)
+            ans = self.answer_ids(target(r, self.prompt_style), eos=True)
             rows.append(self._extend(prompt, ans))
             no_loss = anchored and k == len(records) - 1
             labels.append([IGNORE_INDEX] * (len(prompt["input_ids"]) + (len(ans) if no_loss else 0))
@@ -177,7 +175,7 @@ class Collator:
             rows_of_prefix: dict[tuple[int, ...], int] = {}
             plan = []
             length = len(prompt["input_ids"])
-            for option in r.options:
+            for option in targets(r, self.prompt_style):
                 ans = self.answer_ids(option, eos=False)
                 prefix = tuple(ans[:-1])
                 if prefix not in rows_of_prefix:

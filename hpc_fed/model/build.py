@@ -11,8 +11,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import torch
-
 from hpc_fed.model.config import TINY, ModelConfig
 
 log = logging.getLogger(__name__)
@@ -60,11 +58,6 @@ def ensure_model(cfg: ModelConfig, comm) -> None:
     if cfg.path == TINY and (stale or not path.exists()) and comm.rank == 0:
         log.info("model.tiny.dir %s %s: building the tiny model (cached for later runs)", path,
                  "holds an older tiny-model format" if stale else "does not exist")
-        threads = torch.get_num_threads()
-        torch.set_num_threads(os.cpu_count() or 1)  # the other ranks only wait at the barrier
-        try:
-            manifest = build_tiny_atomically(path, cfg.tiny)
-        finally:
-            torch.set_num_threads(threads)
+        manifest = build_tiny_atomically(path, cfg.tiny)  # at BUILD_THREADS threads (tiny.py)
         log.info("tiny model built: %s", manifest)
     comm.barrier()

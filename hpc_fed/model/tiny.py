@@ -120,6 +120,30 @@ def build_model(tokenizer, seed: int):
     return LlavaForConditionalGeneration(config)
 
 
+BUILD_THREADS = 2  # torch threads of every tiny-model build (see make_tiny_model)
+
+
+def weights_digest(model_dir: str | Path, limit_bytes: int = 2 << 30) -> str:
+    """sha256 over a saved model's weight files (*.safetensors, *.bin, in name order); for
+    weights over `limit_bytes` (a real model: hashing 15 GB takes minutes) a fingerprint of their
+    names and sizes instead, marked "size:"."""
+    import hashlib
+
+    files = sorted(p for p in Path(model_dir).iterdir() if p.suffix in (".safetensors", ".bin"))
+    if not files:
+        return ""
+    h = hashlib.sha256()
+    if sum(p.stat().st_size for p in files) > limit_bytes:
+        for p in files:
+            h.update(f"{p.name}:{p.stat().st_size};".encode())
+        return "size:" + h.hexdigest()
+    for p in files:
+        with open(p, "rb") as f:
+            while block := f.read(1 << 20):
+                h.update(block)
+    return h.hexdigest()
+
+
 def make_tiny_model(out_dir: str | Path, cfg: TinyModelConfig | None = None) -> dict:
     """Build, optionally pre-fit, and save the tiny model and processor; returns the manifest."""
     from hpc_fed.model.prefit import prefit
@@ -127,11 +151,19 @@ def make_tiny_model(out_dir: str | Path, cfg: TinyModelConfig | None = None) -> 
     cfg = cfg or TinyModelConfig()
     out_dir = Path(out_dir)
     start = time.time()
-    processor = build_processor()
-    model = build_model(processor.tokenizer, cfg.seed)
-    n_params = sum(p.numel() for p in model.parameters())
-    log.info("tiny model: %d parameters; pre-fit %d steps", n_params, cfg.prefit_steps)
-    report = prefit(model, processor, cfg) if cfg.prefit_steps > 0 else {}
+    threads = torch.get_num_threads()
+    # A float sum split over k threads rounds differently from one split over j: the pre-fit's
+    # weights depend on the thread count. Fixed here, they depend on the config (and the CPU's
+    # kernels) only, not on the machine's core count or a rank's OMP_NUM_THREADS.
+    torch.set_num_threads(BUILD_THREADS)
+    try:
+        processor = build_processor()
+        model = build_model(processor.tokenizer, cfg.seed)
+        n_params = sum(p.numel() for p in model.parameters())
+        log.info("tiny model: %d parameters; pre-fit %d steps", n_params, cfg.prefit_steps)
+        report = prefit(model, processor, cfg) if cfg.prefit_steps > 0 else {}
+    finally:
+        torch.set_num_threads(threads)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
@@ -139,6 +171,7 @@ def make_tiny_model(out_dir: str | Path, cfg: TinyModelConfig | None = None) -> 
                 "batch_size": cfg.prefit_batch_size, "lr": cfg.prefit_lr, "seed": cfg.seed,
                 "data": f"easy-VQA prefit slice, {cfg.prefit_questions} questions",
                 **report},
+                "threads": BUILD_THREADS, "weights_sha256": weights_digest(out_dir),
                 "build_seconds": round(time.time() - start, 1)}
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest

@@ -20,6 +20,7 @@ from hpc_fed.data.collate import Collator
 from hpc_fed.data.federated import build_federated_data, check_scorable, partition_summary
 from hpc_fed.data.registry import headline_metric
 from hpc_fed.data.scenarios import test_view
+from hpc_fed.runtime.provenance import provenance
 from hpc_fed.distributed import Topology
 from hpc_fed.eval.evaluate import evaluate
 from hpc_fed.fed.aggregate import delta, flatten, unflatten
@@ -318,7 +319,8 @@ class FederatedRun:
                 "tags": dict(self.cfg.output.tags), "rounds": self.cfg.fed.rounds,
                 "algorithm": self.cfg.fed.algorithm, "baseline": self.cfg.baseline,
                 "world_size": self.topo.world_size, "client_groups": self.topo.num_groups,
-                "wall_seconds": round(time.time() - start, 1), **extra}
+                "wall_seconds": round(time.time() - start, 1),
+                "provenance": provenance(self.cfg.model.location, self.topo.device, self.dtype), **extra}
 
     def save_adapter(self) -> None:
         if not self.cfg.output.save_adapter:

@@ -435,3 +435,47 @@ def test_fedmllm_absolute_image_path_and_default_ids(tmp_path):
     (record,) = load_fedmllm_clients(str(folder), image_root="/elsewhere")[0]
     assert record.image == absolute and record.id == "client_0-0"
     assert record.question == "What is it?" and record.options == ()
+
+
+def test_fedmllm_aug_files_modality_agnostic_wording(tmp_path):
+    """The reference's `_aug` client files (gen_data_hateful_mix_aug.py, gen_data_crisismmd_
+    missing_aug.py: strategy 1): the instruction and the question carry ", without considering
+    the modality" whatever the sample holds. Read as the plain files are: the meme text is the
+    record's text and the question is bare (issue 16: it used to land inside the question)."""
+    aug = ", without considering the modality"
+    close = ("Answer with the option's letter from the given choices directly and only give the best "
+             "option. The best answer is: ")
+    pre = f"Select the best answer to the following multiple-choice question{aug}."
+    meme = f"Is the content hateful{aug}?\nOptions:\n(A) not-hateful\n(B) hateful\n{close}"
+    crisis_options = "".join(f"\n({chr(65 + i)}) {c}" for i, c in enumerate(crisismmd.CATEGORIES))
+    items = [
+        {"id": 42953, "image": "images/42953.png", "conversations": [
+            {"role": "user", "content": f"<image>\n{pre}\nits their character\n{meme}"},
+            {"role": "assistant", "content": "(A) not-hateful"}]},
+        {"id": 1, "image": None, "conversations": [
+            {"role": "user", "content": f"{pre}\nplaceholder caption\n{meme}"},
+            {"role": "assistant", "content": "(B) hateful"}]},
+        {"id": 2, "image": "images/42953.png", "conversations": [
+            {"role": "user", "content": f"<image>\n{pre}\n{meme}"},
+            {"role": "assistant", "content": "(B) hateful"}]},
+        {"id": 3, "image": None, "conversations": [
+            {"role": "user", "content": f"{pre}\n{meme}"},
+            {"role": "assistant", "content": "(A) not-hateful"}]},
+        {"id": "917791044158185473_0", "image": "images/42953.png", "conversations": [
+            {"role": "user", "content": f"<image>\n{pre}\nWildfires raging\nWhat is the humanitarian "
+                                        f"category{aug}?\nOptions:{crisis_options}\n{close}"},
+            {"role": "assistant", "content": "(B) infrastructure_and_utility_damage"}]},
+    ]
+    folder = tmp_path / "aug"
+    folder.mkdir()
+    shutil.copytree(MINICPMV / "images", folder / "images")
+    (folder / "client_0.json").write_text(json.dumps(items, indent=4))
+    (records,) = load_fedmllm_clients(str(folder))
+    both, text_only, image_only, neither, crisis = records
+    for r in (both, text_only, image_only, neither):
+        assert r.question == "Is the content hateful?" and r.options == ("not-hateful", "hateful")
+    assert (both.text, text_only.text, image_only.text, neither.text) == (
+        "its their character", "placeholder caption", None, None)
+    assert [r.answer for r in records[:4]] == ["not-hateful", "hateful", "hateful", "not-hateful"]
+    assert crisis.question == "What is the humanitarian category?" and crisis.text == "Wildfires raging"
+    assert crisis.options == crisismmd.OPTIONS and crisis.answer == "infrastructure and utility damage"

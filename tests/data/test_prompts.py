@@ -44,3 +44,77 @@ def test_tiny_tokenizer_knows_every_prompt_word(processor):
         text = user_message(claim, style, list_options=True)[0]["content"][-1]["text"]
         ids = tok(text, add_special_tokens=False)["input_ids"]
         assert tok.unk_token_id not in ids, text
+
+
+# ----------------------------------------------------------------------------- the reference's template
+# Strings copied from github.com/1xbq1/FedMLLM: data_gen/gen_data_hateful_missing.py (the four
+# modality branches), gen_data_crisismmd.py, gen_data_hateful_mix_aug.py (a0 = 'not-hateful',
+# a1 = 'hateful', aug = ', without considering the modality'); the leading "<image>\n" is our
+# image slot, so it is left out here.
+CLOSE = ("Answer with the option\'s letter from the given choices directly and only give the best "
+         "option. The best answer is: ")
+MEME = dict(id="m", question="Is the content hateful?", answer="hateful", options=("not-hateful", "hateful"))
+TEXT = "its their character not their color that matters"
+
+
+@pytest.mark.parametrize("image,text,expected", [
+    ("a.png", TEXT, "Select the best answer to the following multiple-choice question based on the text and image."
+     f"\n{TEXT}\nIs the content hateful based on the text and image?\nOptions:\n(A) not-hateful\n(B) hateful\n{CLOSE}"),
+    (None, TEXT, "Select the best answer to the following multiple-choice question based on the text."
+     f"\n{TEXT}\nIs the content hateful based on the text?\nOptions:\n(A) not-hateful\n(B) hateful\n{CLOSE}"),
+    ("a.png", None, "Select the best answer to the following multiple-choice question based on the image."
+     f"\nIs the content hateful based on the image?\nOptions:\n(A) not-hateful\n(B) hateful\n{CLOSE}"),
+    (None, None, "Select the best answer to the following multiple-choice question."
+     f"\nIs the content hateful?\nOptions:\n(A) not-hateful\n(B) hateful\n{CLOSE}"),
+])
+def test_fedmllm_prompt_is_the_reference_text_word_for_word(image, text, expected):
+    from hpc_fed.data.prompts import target, user_text
+
+    r = Record(**MEME, image=image, text=text)
+    assert user_text(r, "fedmllm") == expected
+    assert target(r, "fedmllm") == "(B) hateful"
+    assert target(Record(**{**MEME, "answer": "not-hateful"}), "fedmllm") == "(A) not-hateful"
+
+
+def test_fedmllm_agnostic_is_the_reference_aug_text_for_every_combination():
+    from hpc_fed.data.prompts import user_text
+
+    aug = ", without considering the modality"
+    r = Record(**MEME, image="a.png", text=TEXT)
+    assert user_text(r, "fedmllm_agnostic") == (
+        f"Select the best answer to the following multiple-choice question{aug}.\n{TEXT}\n"
+        f"Is the content hateful{aug}?\nOptions:\n(A) not-hateful\n(B) hateful\n{CLOSE}")
+    image_only = user_text(Record(**MEME, image="a.png"), "fedmllm_agnostic")
+    assert image_only == (f"Select the best answer to the following multiple-choice question{aug}.\n"
+                          f"Is the content hateful{aug}?\nOptions:\n(A) not-hateful\n(B) hateful\n{CLOSE}")
+
+
+def test_fedmllm_crisismmd_and_open_ended_records():
+    from hpc_fed.data.datasets.crisismmd import OPTIONS, QUESTION
+    from hpc_fed.data.prompts import target, user_text
+
+    r = Record(id="c", question=QUESTION, answer=OPTIONS[7], options=OPTIONS, image="a.jpg", text="Fire")
+    text = user_text(r, "fedmllm")
+    # gen_data_crisismmd.py: "...question based on the text and image.\n{text}\nWhat is the
+    # humanitarian category based on the image and text?\nOptions:\n(A) ...\n...(H) ..."
+    assert text.startswith("Select the best answer to the following multiple-choice question based on "
+                           "the text and image.\nFire\nWhat is the humanitarian category based on the "
+                           "image and text?\nOptions:\n(A) affected_individuals\n")
+    assert "\n(H) not_humanitarian\n" + CLOSE in text and target(r, "fedmllm") == "(H) not_humanitarian"
+    # gen_data_medical_*.py: the bare question, the bare answer
+    med = Record(id="v", question="is there a fracture?", answer="no", image="a.jpg")
+    assert user_text(med, "fedmllm") == "is there a fracture?" and target(med, "fedmllm") == "no"
+
+
+def test_fedmllm_trains_and_scores_the_lettered_options(processor):
+    from hpc_fed.data.collate import IGNORE_INDEX, Collator
+
+    collator = Collator(processor, "fedmllm")
+    r = Record(**MEME, text="mean")
+    batch = collator.train_batch([r])
+    labels = batch["labels"][0][batch["labels"][0] != IGNORE_INDEX].tolist()
+    assert labels == collator.answer_ids("(B) hateful", eos=True)
+    _, plans = collator.score_batch([r])
+    scored = [[tok for _, _, tok in option] for option in plans[0]]
+    assert scored == [collator.answer_ids("(A) not-hateful", eos=False),
+                      collator.answer_ids("(B) hateful", eos=False)]

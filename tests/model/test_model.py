@@ -47,3 +47,24 @@ def test_a_model_that_is_not_ours_is_never_rebuilt(tmp_path):
     assert not is_stale_tiny(tmp_path / "real")
     ensure_model(ModelConfig(path=str(tmp_path / "real")), LocalComm())
     assert sorted(p.name for p in (tmp_path / "real").iterdir()) == ["config.json"]
+
+
+def test_the_tiny_build_gives_the_same_weights_whatever_the_threads_around_it(tmp_path):
+    """The pre-fit runs at BUILD_THREADS threads: a rank with 1 thread and one with 2 build the
+    same base (issue 16: a rebuilt base elsewhere scored 0.703 against 0.738)."""
+    import torch
+
+    from hpc_fed.model.tiny import BUILD_THREADS, make_tiny_model
+
+    before = torch.get_num_threads()
+    digests = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            cfg = TinyModelConfig(prefit_steps=3, prefit_batch_size=8)
+            manifest = make_tiny_model(tmp_path / f"t{threads}", cfg)
+            assert manifest["threads"] == BUILD_THREADS and torch.get_num_threads() == threads
+            digests.append(manifest["weights_sha256"])
+    finally:
+        torch.set_num_threads(before)
+    assert digests[0] == digests[1] and len(digests[0]) == 64

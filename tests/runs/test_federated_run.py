@@ -3,6 +3,9 @@ at every ZeRO stage and layout; every method's state identical on all ranks."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 from distributed_helpers import cpu_choice, spawn, tiny_run_config
@@ -70,6 +73,12 @@ def test_two_groups_of_one_rank_zero2(tiny_model_dir, tmp_path):
     _check_federated(tmp_path, 2)
     files = {p.name for p in tmp_path.iterdir()}
     assert {"config.yaml", "metrics.jsonl", "results.json", "partition.json", "adapter"} <= files
+    # what decides the numbers besides the config: the base weights' checksum, threads, versions
+    prov = json.loads((tmp_path / "results.json").read_text())["provenance"]
+    manifest = json.loads((Path(tiny_model_dir) / "manifest.json").read_text())
+    assert prov["base_model"]["weights_sha256"] == manifest["weights_sha256"] != ""
+    assert prov["threads"]["torch"] == 1 and prov["device"] == "cpu" and prov["dtype"] == "float32"
+    assert prov["versions"]["torch"] == torch.__version__.split("+")[0] or prov["versions"]["torch"]
 
 
 def test_result_does_not_depend_on_how_clients_are_laid_out_on_groups(tiny_model_dir, tmp_path):

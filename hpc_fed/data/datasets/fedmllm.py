@@ -56,10 +56,18 @@ ASSISTANT_ROLES = ("assistant", "gpt")
 MAKE_DATA = ("write the folder with FedMLLM's data_gen/gen_data_*.py scripts (their "
              "minicpmv_data/... output) or in the same format")
 
+# The instruction line in every wording of the reference's data_gen scripts: per modality
+# ("... question based on the text and image."), none ("... question."), the modality-agnostic
+# `_aug` files ("... question, without considering the modality."), and the prompt ablation's
+# ("... based on the available content from the text and image.", "... based on all available
+# information, regardless of its modality.").
 _PREAMBLE = re.compile(r"^Select the best answer to the following multiple-choice question"
-                       r"(?: based on [^.]*)?\.$", re.IGNORECASE)
-_MODALITY = re.compile(r"\s+based on the (?:text and (?:the )?image|image and (?:the )?text|text|image)"
-                       r"(?=\s*[?.]?$)", re.IGNORECASE)
+                       r"(?: based on [^.]*|, without considering the modality)?\.$", re.IGNORECASE)
+# The same phrases at the end of the question line, removed (the prompt builder adds its own).
+_MODALITY = re.compile(r"(?:\s+based on the (?:text and (?:the )?image|image and (?:the )?text|text|image)"
+                       r"|\s+based on the available content from the text and image"
+                       r"|\s+based on all available information, regardless of its modality"
+                       r"|,\s*without considering the modality)(?=\s*[?.]?$)", re.IGNORECASE)
 _OPTION_LINE = re.compile(r"^\(?([A-Z])[).:]\s*(.+)$")
 _INLINE = re.compile(r"\(([A-Z])\)\s*")
 _HEADER = re.compile(r"^(?:options|choices)\s*:?$", re.IGNORECASE)
