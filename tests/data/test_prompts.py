@@ -57,15 +57,18 @@ MEME = dict(id="m", question="Is the content hateful?", answer="hateful", option
 TEXT = "its their character not their color that matters"
 
 
+SELECT = "Select the best answer to the following multiple-choice question"
+OPTS = "Options:\n(A) not-hateful\n(B) hateful"
+
+
 @pytest.mark.parametrize("image,text,expected", [
-    ("a.png", TEXT, "Select the best answer to the following multiple-choice question based on the text and image."
-     f"\n{TEXT}\nIs the content hateful based on the text and image?\nOptions:\n(A) not-hateful\n(B) hateful\n{CLOSE}"),
-    (None, TEXT, "Select the best answer to the following multiple-choice question based on the text."
-     f"\n{TEXT}\nIs the content hateful based on the text?\nOptions:\n(A) not-hateful\n(B) hateful\n{CLOSE}"),
-    ("a.png", None, "Select the best answer to the following multiple-choice question based on the image."
-     f"\nIs the content hateful based on the image?\nOptions:\n(A) not-hateful\n(B) hateful\n{CLOSE}"),
-    (None, None, "Select the best answer to the following multiple-choice question."
-     f"\nIs the content hateful?\nOptions:\n(A) not-hateful\n(B) hateful\n{CLOSE}"),
+    ("a.png", TEXT, f"{SELECT} based on the text and image.\n{TEXT}\n"
+     f"Is the content hateful based on the text and image?\n{OPTS}\n{CLOSE}"),
+    (None, TEXT, f"{SELECT} based on the text.\n{TEXT}\n"
+     f"Is the content hateful based on the text?\n{OPTS}\n{CLOSE}"),
+    ("a.png", None, f"{SELECT} based on the image.\n"
+     f"Is the content hateful based on the image?\n{OPTS}\n{CLOSE}"),
+    (None, None, f"{SELECT}.\nIs the content hateful?\n{OPTS}\n{CLOSE}"),
 ])
 def test_fedmllm_prompt_is_the_reference_text_word_for_word(image, text, expected):
     from hpc_fed.data.prompts import target, user_text
