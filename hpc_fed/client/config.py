@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import torch
 
 from hpc_fed.client.deepspeed_config import check_user_config
 from hpc_fed.client.optimizers import OPTIMIZERS
+from hpc_fed.client.schedule import LOCAL_SCHEDULES
 from hpc_fed.errors import require
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}  # and auto: bf16 on GPU, fp32 on CPU
@@ -35,6 +36,13 @@ class TrainConfig:
     min_lr_ratio: float = 0.1  # cosine floor as a fraction of lr
     warmup_rounds: int = 1  # whole rounds of linear warm-up (round r gets lr*(r+1)/warmup)
     weight_decay: float = 0.0
+    adam_betas: List[float] = field(default_factory=lambda: [0.9, 0.999])  # adamw's (beta1, beta2)
+    # Within a client's round: constant (the round's rate throughout) | cosine (from the round's
+    # rate to 0 over the client's optimizer steps after a linear warm-up of local_warmup_ratio of
+    # them: transformers' cosine schedule with warmup_ratio, as each round of the FedMLLM
+    # reference code runs its Trainer)
+    local_schedule: str = "constant"
+    local_warmup_ratio: float = 0.0
     max_grad_norm: float = 1.0
     zero_stage: int = 2
     precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16
@@ -59,6 +67,13 @@ class TrainConfig:
                 f"train.optimizer ({self.optimizer!r}) must be one of {tuple(OPTIMIZERS)}")
         require(0 <= self.min_lr_ratio <= 1, f"train.min_lr_ratio ({self.min_lr_ratio}) must be in [0, 1]")
         require(self.warmup_rounds >= 0, f"train.warmup_rounds ({self.warmup_rounds}) must be >= 0")
+        require(len(self.adam_betas) == 2 and all(0 <= b < 1 for b in self.adam_betas),
+                f"train.adam_betas ({list(self.adam_betas)}) must be two numbers in [0, 1), e.g. "
+                "[0.9, 0.95]")
+        require(self.local_schedule in LOCAL_SCHEDULES, f"train.local_schedule ({self.local_schedule!r}) "
+                f"must be one of {LOCAL_SCHEDULES}")
+        require(0 <= self.local_warmup_ratio < 1,
+                f"train.local_warmup_ratio ({self.local_warmup_ratio}) must be in [0, 1)")
         require(self.zero_stage in (0, 1, 2, 3), f"train.zero_stage ({self.zero_stage}) must be 0, 1, 2 or 3")
         precisions = ("auto", *PRECISIONS)
         require(self.precision in precisions,

@@ -45,7 +45,7 @@ class ClientEngine:
         named = trainable_parameters(model)
         self.names = [n for n, _ in named]
         params = [p for _, p in named]
-        optimizer = build_optimizer(cfg.optimizer, params, cfg.lr, cfg.weight_decay)
+        optimizer = build_optimizer(cfg.optimizer, params, cfg.lr, cfg.weight_decay, cfg.adam_betas)
         # DeepSpeed picks its device from LOCAL_RANK unless told: ranks sharing a GPU
         # (distributed.backend=gloo) must use the one the topology chose.
         args = SimpleNamespace(device_rank=topo.device.index) if topo.device.type == "cuda" else None
@@ -92,9 +92,14 @@ class ClientEngine:
         for opt in self._inner_optimizers():
             if isinstance(opt, torch.optim.Optimizer):
                 opt.state = collections.defaultdict(dict)
+        self.set_lr(lr)
+        self.engine.train()
+
+    def set_lr(self, lr: float) -> None:
+        """The rate of the next optimizer step (train.local_schedule within a round)."""
+        for opt in self._inner_optimizers():
             for group in opt.param_groups:
                 group["lr"] = lr
-        self.engine.train()
 
     def train_micro_batch(self, batch: dict[str, torch.Tensor], terms=()) -> float:
         """Forward + backward + (at the accumulation boundary) optimizer step.

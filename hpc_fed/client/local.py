@@ -21,6 +21,7 @@ import torch
 
 from hpc_fed.client.engine import ClientEngine
 from hpc_fed.client.config import TrainConfig
+from hpc_fed.client.schedule import local_lr
 from hpc_fed.data.collate import Collator
 from hpc_fed.data.records import Record
 
@@ -119,6 +120,9 @@ def train_client(engine: ClientEngine, collator: Collator, records: list[Record]
         res.data_seconds += got - start
         if batch is None:
             break
+        if cfg.local_schedule != "constant":  # the step this micro-batch belongs to
+            engine.set_lr(local_lr(res.micro_batches // cfg.grad_accum, steps, lr, cfg.local_schedule,
+                                   cfg.local_warmup_ratio))
         res.micro_batches += 1
         res.samples_seen += int(batch["input_ids"].shape[0])
         res.tokens += int(batch["attention_mask"].sum())

@@ -9,5 +9,8 @@ import torch
 OPTIMIZERS = {"adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
 
-def build_optimizer(name: str, params, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+def build_optimizer(name: str, params, lr: float, weight_decay: float,
+                    betas=(0.9, 0.999)) -> torch.optim.Optimizer:
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, betas=tuple(betas))
     return OPTIMIZERS[name](params, lr=lr, weight_decay=weight_decay)

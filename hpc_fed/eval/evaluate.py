@@ -18,7 +18,7 @@ from hpc_fed.data.records import Record
 from hpc_fed.distributed.collectives import LocalComm
 from hpc_fed.errors import DataFormatError
 from hpc_fed.eval.generate import evaluate_generation
-from hpc_fed.eval.metrics import f1_scores, option_nll, per_class_report, roc_auc
+from hpc_fed.eval.metrics import f1_scores, option_nll, per_class_report, reference_auc, roc_auc
 from hpc_fed.eval.scoring import option_loglik
 from hpc_fed.eval.sharding import shard_batches
 
@@ -72,6 +72,8 @@ def evaluate(model, collator: Collator, records: list[Record], device: torch.dev
            "samples": int(count), **f1_scores(confusion)}
     if binary:
         out["auc"] = roc_auc(totals[k * k + 1:].tolist(), [r.label for r in records])
+        first = records[0].options  # the reference's "AUC" from the argmax predictions, beside ours
+        out["reference_auc"] = reference_auc(confusion, index[first[0]], index[first[1]])
     if per_class:
         out["per_class"] = per_class_report(confusion, classes)
     return out

@@ -35,6 +35,9 @@ def f1_scores(confusion: torch.Tensor) -> dict[str, float]:
 
     Classes that never occur as truth are left out of both averages; a class with no
     prediction and no truth has no F1. Weighted-F1 weights each class by its true count.
+    `macro_f1_sklearn` is sklearn's f1_score(average="macro") as the FedMLLM reference calls it
+    (no `labels=`): the mean over the classes that occur as truth or as a prediction, so a class
+    predicted but never true adds an F1 of 0 (replies naming no class are not a class here).
     """
     tp, support, predicted = _counts(confusion)
     present = support > 0
@@ -43,9 +46,33 @@ def f1_scores(confusion: torch.Tensor) -> dict[str, float]:
     denom = precision + recall
     f1 = torch.where(denom > 0, 2 * precision * recall / denom.clamp(min=1e-300), torch.zeros_like(tp))
     if not bool(present.any()):
-        return {"macro_f1": 0.0, "weighted_f1": 0.0}
+        return {"macro_f1": 0.0, "weighted_f1": 0.0, "macro_f1_sklearn": 0.0}
+    seen = present | (predicted > 0)
     return {"macro_f1": float(f1[present].mean()),
-            "weighted_f1": float((f1 * support)[present].sum() / support[present].sum())}
+            "weighted_f1": float((f1 * support)[present].sum() / support[present].sum()),
+            "macro_f1_sklearn": float(f1[seen].mean())}
+
+
+def reference_auc(confusion: torch.Tensor, negative: int, positive: int) -> float:
+    """The FedMLLM reference's "AUC" (eval_hateful.py): sklearn's roc_auc_score on hard
+    predictions, 0 for the negative class, 1 for the positive, and 2 for a reply it cannot parse
+    (its fallback index; the last column of a generation-mode confusion matrix). Without
+    unparsed replies this is balanced accuracy, (TPR + TNR) / 2, not a ranking AUC: our `auc`
+    ranks the option probabilities instead."""
+    k = confusion.shape[0]
+    invalid = confusion.shape[1] > k
+
+    def scores(row: int) -> list[float]:
+        return [float(confusion[row, negative]), float(confusion[row, positive]),
+                float(confusion[row, k]) if invalid else 0.0]
+
+    pos, neg = scores(positive), scores(negative)
+    n_pos, n_neg = sum(pos), sum(neg)
+    if not n_pos or not n_neg:
+        return float("nan")
+    above = sum(pos[a] * neg[b] for a in range(3) for b in range(3) if a > b)
+    ties = sum(pos[a] * neg[a] for a in range(3))
+    return (above + 0.5 * ties) / (n_pos * n_neg)
 
 
 def per_class_report(confusion: torch.Tensor, classes) -> dict[str, dict]:

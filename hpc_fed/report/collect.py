@@ -30,8 +30,8 @@ ALGORITHM_ORDER = tuple(cls.title for cls in REGISTRY.values())
 SUFFIX_ORDER = ("", "+prox", "+prompt", "+adaptive", "+prompt+adaptive")
 # Metrics in [0, 1] are reported in percent; the rest (nll, samples, ...) as they are.
 NOT_FRACTIONS = ("nll", "samples", "loss", "train_loss")
-METRIC_ORDER = ("accuracy", "auc", "macro_f1", "weighted_f1", "vqa_accuracy", "open_accuracy",
-                "closed_accuracy", "nll", "samples")
+METRIC_ORDER = ("accuracy", "auc", "reference_auc", "macro_f1", "macro_f1_sklearn", "weighted_f1",
+                "vqa_accuracy", "open_accuracy", "closed_accuracy", "invalid_rate", "nll", "samples")
 RUN_MARKERS = ("config.yaml", "metrics.jsonl")
 
 

@@ -48,3 +48,69 @@ def test_prefetched_batches_are_the_inline_batches_in_order():
     assert [b["m"] for b in batches(build, 7, ahead=2)] == list(range(7))
     assert all(name.startswith("hpc-fed-batches") for name in built_on)
     assert list(batches(build, 0, ahead=2)) == []
+
+
+@pytest.mark.parametrize("total,ratio", [(10, 0.01), (7, 0.3), (1, 0.0), (40, 0.1)])
+def test_local_cosine_is_transformers_cosine_with_warmup(total, ratio):
+    """train.local_schedule=cosine: the rate of each optimizer step is the one transformers'
+    get_cosine_schedule_with_warmup gives (warmup_steps = ceil(warmup_ratio x steps), the
+    Trainer's rule), as each round of the FedMLLM reference runs its Trainer."""
+    import math
+
+    import torch
+    from transformers import get_cosine_schedule_with_warmup
+
+    from hpc_fed.client.schedule import local_lr
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=3e-5)
+    sched = get_cosine_schedule_with_warmup(opt, math.ceil(ratio * total), total)
+    expected = []
+    for _ in range(total):
+        expected.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    got = [local_lr(s, total, 3e-5, "cosine", ratio) for s in range(total)]
+    assert got == pytest.approx(expected, abs=1e-15)
+    assert local_lr(3, total, 3e-5, "constant", ratio) == 3e-5
+
+
+def test_train_client_sets_each_optimizer_steps_rate_and_adam_betas():
+    from types import SimpleNamespace
+
+    import torch
+
+    from hpc_fed.client.local import train_client
+    from hpc_fed.client.optimizers import build_optimizer
+    from hpc_fed.client.schedule import local_lr
+    from hpc_fed.distributed.collectives import LocalComm
+
+    class Engine:  # records the rate in force at each micro-batch
+        topo = SimpleNamespace(rank_in_group=0, group_size=1, device=torch.device("cpu"), client=LocalComm())
+
+        def __init__(self):
+            self.lr, self.seen = None, []
+
+        def start_client(self, lr):
+            self.lr = lr
+
+        def set_lr(self, lr):
+            self.lr = lr
+
+        def train_micro_batch(self, batch, terms=()):
+            self.seen.append(self.lr)
+            return 1.0
+
+    class Collator:
+        def train_batch(self, records, image_anchor=False):
+            return {"input_ids": torch.zeros(len(records), 3, dtype=torch.long),
+                    "attention_mask": torch.ones(len(records), 3, dtype=torch.long)}
+
+    cfg = TrainConfig(local_steps=4, micro_batch_size=2, grad_accum=2, local_schedule="cosine",
+                      local_warmup_ratio=0.25)
+    engine = Engine()
+    train_client(engine, Collator(), list(range(20)), 0, list(range(20)), 0, 1e-3, cfg)
+    steps = [local_lr(s, 4, 1e-3, "cosine", 0.25) for s in range(4)]
+    assert engine.seen == [lr for lr in steps for _ in range(2)]  # both micro-batches of a step
+    assert steps[0] == 0.0 and steps[1] == 1e-3
+    opt = build_optimizer("adamw", [torch.nn.Parameter(torch.zeros(1))], 1e-3, 0.1, [0.9, 0.95])
+    assert opt.param_groups[0]["betas"] == (0.9, 0.95) and opt.param_groups[0]["weight_decay"] == 0.1

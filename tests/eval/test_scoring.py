@@ -165,3 +165,30 @@ def test_generation_counts_by_hand(tiny_model_dir, processor, monkeypatch):
     assert (m["open_samples"], m["closed_samples"], m["samples"]) == (3, 2, 12)
     only_closed = evaluate(model, Collator(processor), open_[:2], torch.device("cpu"), 2, mode="generation")
     assert only_closed["open_accuracy"] is None and only_closed["closed_accuracy"] == 0.5
+
+
+def test_reference_auc_is_roc_auc_on_hard_labels_with_unparsed_as_2():
+    """eval_hateful.py: roc_auc_score(truth, pred) with pred 0 / 1 and 2 for a reply it cannot
+    parse; without such replies it is balanced accuracy."""
+    from hpc_fed.eval.metrics import reference_auc, roc_auc
+
+    truth = [0, 0, 0, 0, 1, 1, 1, 0, 1, 1]
+    pred = [0, 1, 0, 2, 1, 0, 2, 0, 1, 1]  # 2: unparsed
+    conf = torch.zeros(2, 3, dtype=torch.float64)  # classes sorted: 0 = positive here, 1 = negative
+    for t, p in zip(truth, pred):
+        conf[1 - t, {0: 1, 1: 0, 2: 2}[p]] += 1
+    assert reference_auc(conf, negative=1, positive=0) == pytest.approx(roc_auc(pred, truth))
+    clean = torch.tensor([[30.0, 10.0], [5.0, 55.0]])  # rows truth (neg, pos), cols predicted
+    tpr, tnr = 55 / 60, 30 / 40
+    assert reference_auc(clean, negative=0, positive=1) == pytest.approx((tpr + tnr) / 2)
+
+
+def test_macro_f1_sklearn_counts_classes_only_predicted():
+    from hpc_fed.eval.metrics import f1_scores
+
+    # class 2 never true but predicted once: sklearn's macro average includes its F1 of 0
+    conf = torch.tensor([[3.0, 0.0, 1.0], [1.0, 2.0, 0.0], [0.0, 0.0, 0.0]])
+    f1_0, f1_1 = 2 * 0.75 * 0.75 / 1.5, 2 * 1.0 * (2 / 3) / (1 + 2 / 3)
+    got = f1_scores(conf)
+    assert got["macro_f1"] == pytest.approx((f1_0 + f1_1) / 2)
+    assert got["macro_f1_sklearn"] == pytest.approx((f1_0 + f1_1 + 0.0) / 3)
