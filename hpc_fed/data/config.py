@@ -25,6 +25,9 @@ class DataConfig:
     root: str = ""
     # fedmllm: folder that relative image paths are joined to (default: data.root)
     image_root: str = ""
+    # The test set: "" (the dataset's own) or another one it can be scored on: medvqa: slake
+    # (SLAKE's English test questions, FedMLLM v2's transfer test; training data unchanged)
+    test_set: str = ""
     # iid | dirichlet | source (clients split by data source, e.g. medvqa: data.k image clients
     # hold VQA-RAD, the others MedAlpaca's text-only cards, IID within each, as in FedMLLM v2)
     partition: str = "dirichlet"
@@ -65,6 +68,10 @@ class DataConfig:
         spec = DATASETS[self.name]
         if spec.needs_root:
             data_root(self)
+        require(not self.test_set or self.test_set in spec.test_sets,
+                f"data.test_set ({self.test_set!r}) is not a test set of data.name={self.name}; "
+                + (f"choose one of {list(spec.test_sets)} or leave it empty" if spec.test_sets
+                   else "leave it empty (its own test split)"))
         require(self.partition in PARTITIONS,
                 f"data.partition ({self.partition!r}) is unknown; choose one of {PARTITIONS}")
         require(self.partition != "source" or bool(spec.sources),

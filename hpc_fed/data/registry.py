@@ -29,6 +29,8 @@ class DatasetSpec:
     open_ended: bool = False  # answers are free text: eval.mode must be generation
     # data.partition=source: record-id prefixes of the image source and the text source
     sources: tuple[str, ...] = ()
+    # data.test_set: other test sets the dataset can be scored on (transfer), besides its own
+    test_sets: tuple[str, ...] = ()
 
 
 def data_root(cfg: DataConfig) -> Path:
@@ -88,7 +90,8 @@ def _medvqa(cfg):
     from hpc_fed.data.datasets.medvqa import load_medvqa
 
     root = data_root(cfg)
-    return load_medvqa(root, "train"), load_medvqa(root, "test"), None
+    test = load_medvqa(root, "test_slake" if cfg.test_set == "slake" else "test")
+    return load_medvqa(root, "train"), test, None
 
 
 def _fedmllm(cfg):
@@ -110,7 +113,7 @@ DATASETS: dict[str, DatasetSpec] = {
     "hateful_memes": DatasetSpec("auc", _hateful_memes, needs_root=True),
     "crisismmd": DatasetSpec("macro_f1", _crisismmd, needs_root=True),
     "medvqa": DatasetSpec("vqa_accuracy", _medvqa, needs_root=True, open_ended=True,
-                          sources=("vqarad", "medalpaca")),
+                          sources=("vqarad", "medalpaca"), test_sets=("slake",)),
     "fedmllm": DatasetSpec("accuracy", _fedmllm, needs_root=True),
 }
 

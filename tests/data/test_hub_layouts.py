@@ -287,3 +287,14 @@ def test_a_hub_id_as_data_root_names_the_download_command():
 
     with pytest.raises(ConfigError, match="huggingface-cli download neuralcatcher/hateful_memes"):
         load_config(None, ["data.name=hateful_memes", "data.root=neuralcatcher/hateful_memes"])
+
+
+def test_slake_is_a_test_set_reachable_from_config(tmp_path):
+    from hpc_fed.errors import ConfigError
+
+    base = ["data.name=medvqa", f"data.root={MED}", "eval.mode=generation", "data.test_set=slake"]
+    train, test, _ = load_splits(load_config(None, base).data)
+    assert [r.id for r in test] == ["slake-11934", "slake-11936"]
+    assert [r.id.split("-")[0] for r in train] == ["vqarad"] * 3 + ["medalpaca"] * 3
+    with pytest.raises(ConfigError, match="data.test_set"):
+        load_config(None, ["data.name=hateful_memes", f"data.root={HM}", "data.test_set=slake"])
