@@ -69,6 +69,24 @@ class DatasetTable:
         target = (min if lower_is_better(self.metric) else max)(shown.values())
         return {m for m, v in shown.items() if v == target}
 
+    def within_noise(self, column: tuple[str, str]) -> set[str]:
+        """The FL methods not best in `column` whose gap to a best one is within the seeds'
+        spread: |mean difference| <= the larger of the two sample stds (both need 2+ seeds).
+        Such a gap does not separate the methods."""
+        out = set()
+        for b in self.best(column):
+            best = self.values(b, column)
+            if len(best) < 2:
+                continue
+            for m in self.methods:
+                v = self.values(m, column)
+                if is_baseline(m) or m in self.best(column) or len(v) < 2:
+                    continue
+                gap = abs(statistics.fmean(v) - statistics.fmean(best))
+                if gap <= max(statistics.stdev(v), statistics.stdev(best)):
+                    out.add(m)
+        return out
+
     def seed_counts(self) -> list[int]:
         """Seeds per cell, leaving out the setting-independent rows (zero-shot)."""
         return [len(v) for m in self.methods if m not in self.broadcast for c in self.columns
@@ -149,6 +167,7 @@ def markdown_table(t: DatasetTable) -> list[str]:
     head = ["method", *(column_label(c) for c in t.columns), "avg"]
     lines = [_md_row(head), "|" + "---|" + "---:|" * (len(head) - 1)]
     best = {c: t.best(c) for c in t.columns}
+    near = {c: t.within_noise(c) for c in t.columns}
     best_avg = t.best(None)
     partial_avg = False
     for m in t.methods:
@@ -158,7 +177,7 @@ def markdown_table(t: DatasetTable) -> list[str]:
             cell = fmt_cell(t.metric, v)
             if v and len(v) < most and m not in t.broadcast:
                 cell += f" (n={len(v)})"
-            row.append(f"**{cell}**" if m in best[c] else cell)
+            row.append(f"**{cell}**" if m in best[c] else cell + (" ≈" if m in near[c] else ""))
         mean, complete = t.avg(m)
         cell = "–" if mean is None else fmt_value(t.metric, mean) + ("" if complete else "†")
         partial_avg |= mean is not None and not complete
@@ -169,6 +188,9 @@ def markdown_table(t: DatasetTable) -> list[str]:
     note = (f"Metric: {metric_phrase(t.metric)}, final model; cells are {spread}, "
             f"{seeds_phrase(counts)}. **Bold**: best FL method per column (baselines excluded). "
             "avg: mean of the row's columns.")
+    if any(near.values()):
+        note += (" ≈: within noise of the column's best: the gap is no larger than the larger of "
+                 "the two methods' std over seeds, so these seeds do not separate them.")
     for m, n in t.broadcast.items():
         note += (f" {m} does not depend on the setting: its value ({n} run{'s' if n > 1 else ''}) "
                  "fills every column.")

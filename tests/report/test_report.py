@@ -271,3 +271,16 @@ def test_plots_show_differences_mark_cut_bars_and_claim_no_spread_for_one_seed(s
         texts[name] = saved[0].get_suptitle()
     assert "mean ± std over 2 seeds" in texts["two"] and "y axis cut at" in texts["two"]
     assert "±" not in texts["one"] and "1 seed" in texts["one"]
+
+
+def test_gaps_within_the_seed_spread_are_marked_as_noise():
+    from hpc_fed.report.tables import DatasetTable, markdown_table
+
+    col = ("aligned", "alpha0.5")
+    cells = {("FedAvg", col): [0.70, 0.74, 0.72], ("FedProx", col): [0.69, 0.73, 0.71],  # gap 1 <= std 2
+             ("FedAdam", col): [0.60, 0.61, 0.62], ("Local", col): [0.71, 0.72, 0.73]}
+    t = DatasetTable("claims", "auc", None, [col], ["Local", "FedAvg", "FedProx", "FedAdam"], cells, {})
+    assert t.best(col) == {"FedAvg"} and t.within_noise(col) == {"FedProx"}
+    rows = {line.split("|")[1].strip(): line for line in markdown_table(t) if line.startswith("| ")}
+    assert "71.0 ± 2.0 ≈" in rows["FedProx"] and "≈" not in rows["FedAdam"] and "≈" not in rows["Local"]
+    assert any("≈: within noise" in line for line in markdown_table(t))
