@@ -137,3 +137,23 @@ def test_gpus_handed_to_concurrent_entries_never_overlap(tmp_path, capsys, monke
     monkeypatch.setattr(local, "visible_gpu_ids", lambda: ["0"])
     assert cli.main([str(path), "--jobs", "2", "--force"]) == 2
     assert "need 2 GPUs but 1 visible" in capsys.readouterr().err
+
+
+def test_the_tiny_base_is_built_once_before_entries_run_side_by_side(tmp_path):
+    """Two entries starting together used to build the same tiny model each (a pre-fit twice on
+    shared cores, and a race for the folder); the runner builds it once first."""
+    from types import SimpleNamespace
+
+    from hpc_fed.launch.local import build_tiny_bases
+
+    base = tmp_path / "base.yaml"
+    base.write_text(f"model:\n  path: tiny\n  tiny:\n    dir: {tmp_path / 'tiny'}\n    prefit_steps: 0\n")
+    matrix = SimpleNamespace(base=base)
+    entries = [SimpleNamespace(overrides=[f"fed.seed={s}"]) for s in range(3)]
+    entries.append(SimpleNamespace(overrides=["fed.rounds=oops"]))  # its own run reports it
+    said = []
+    build_tiny_bases(matrix, entries, said.append)
+    assert (tmp_path / "tiny" / "config.json").is_file()
+    assert said == [f"building the tiny model in {tmp_path / 'tiny'} once for all entries"]
+    build_tiny_bases(matrix, entries, said.append)  # built: nothing to say or do
+    assert len(said) == 1

@@ -75,7 +75,7 @@ def test_two_groups_of_one_rank_zero2(tiny_model_dir, tmp_path):
     assert {"config.yaml", "metrics.jsonl", "results.json", "partition.json", "adapter"} <= files
     # what decides the numbers besides the config: the base weights' checksum, threads, versions
     prov = json.loads((tmp_path / "results.json").read_text())["provenance"]
-    manifest = json.loads((Path(tiny_model_dir) / "manifest.json").read_text())
+    manifest = json.loads((Path(tiny_model_dir) / "hpc_fed_tiny.json").read_text())
     assert prov["base_model"]["weights_sha256"] == manifest["weights_sha256"] != ""
     assert prov["threads"]["torch"] == 1 and prov["device"] == "cpu" and prov["dtype"] == "float32"
     assert prov["versions"]["torch"] == torch.__version__.split("+")[0] or prov["versions"]["torch"]
