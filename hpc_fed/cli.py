@@ -65,10 +65,16 @@ def _data_describe(args, rest: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    console = argv is None  # the `hpc-fed` command itself, not a call from Python
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in PASS_THROUGH:
         module, name = PASS_THROUGH[argv[0]]
-        return getattr(importlib.import_module(module), name)(argv[1:])
+        code = getattr(importlib.import_module(module), name)(argv[1:])
+        if console and argv[0] == "train":  # a rank's process: leave as `python -m hpc_fed.train` does
+            from hpc_fed.distributed import exit_process
+
+            exit_process(code)
+        return code
     from hpc_fed.config import add_config_argument, config_argument
 
     p = argparse.ArgumentParser(prog="hpc-fed", description="Federated LoRA fine-tuning of MLLMs.")

@@ -224,7 +224,15 @@ def _local_generation_zero3(cfg: RunConfig) -> None:
             "or fed.ranks_per_client=1")
 
 
-CROSS_RULES = (_whole_adapter, _warmup, _clients_for_data, _eval_mode_for_data, _local_generation_zero3)
+def _scaffold_constant_rate(cfg: RunConfig) -> None:
+    require(not (cfg.fed.algorithm == "scaffold" and cfg.train.local_schedule != "constant"),
+            f"fed.algorithm=scaffold needs train.local_schedule=constant (got {cfg.train.local_schedule}): "
+            "its control update divides the client's change by steps x lr, which a schedule inside the "
+            "round makes wrong")
+
+
+CROSS_RULES = (_whole_adapter, _warmup, _clients_for_data, _eval_mode_for_data, _local_generation_zero3,
+               _scaffold_constant_rate)
 
 
 def to_yaml(cfg: RunConfig) -> str:

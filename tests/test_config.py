@@ -135,3 +135,11 @@ def test_section_rules_live_with_their_section():
         TrainConfig(micro_batch_size=0).check()
     with pytest.raises(ConfigError, match="eval.modalities"):
         EvalConfig(modalities=["no_text"]).check()
+
+
+def test_scaffold_refuses_a_schedule_inside_the_round():
+    from hpc_fed.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="fed.algorithm=scaffold needs train.local_schedule=constant"):
+        load_config(None, ["fed.algorithm=scaffold", "train.local_schedule=cosine"])
+    load_config(None, ["fed.algorithm=fedavg", "train.local_schedule=cosine"])

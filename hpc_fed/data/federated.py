@@ -84,7 +84,7 @@ def drop_unreadable_images(data: FederatedData, cfg: DataConfig) -> None:
     if empty or not data.test:
         what = f"client(s) {empty}" if empty else "the test set"
         raise DataFormatError(f"data.on_error=skip left {what} with no samples ({len(bad)} unreadable "
-                              f"image file(s), e.g. {first.image})")
+                              f"image file(s), e.g. {first[1]})")
 
 
 def check_scorable(data: FederatedData, mode: str) -> None:

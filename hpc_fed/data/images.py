@@ -46,7 +46,7 @@ def decode_image(path: str, data: Optional[bytes] = None) -> Image.Image:
     try:
         with _open(path, data) as img:
             return img.convert("RGB")
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         raise DataFormatError(f"image {path} cannot be read ({exc}); fix or remove the file") from None
 
 

@@ -117,6 +117,7 @@ class RecordSet(Sequence):
         import pyarrow as pa
         from datasets import Dataset
 
+        records = list(records)  # read once (a generator would give ragged columns)
         data = {c: [getattr(r, c) for r in records] for c in COLUMNS}
         data["options"] = [list(o) for o in data["options"]]
         feats = features()  # built with pyarrow: 20x faster than Dataset.from_dict here
@@ -137,7 +138,10 @@ class RecordSet(Sequence):
     # --- views ------------------------------------------------------------------------
     def select(self, indices) -> "RecordSet":
         """The records at `indices` (positions in this set), in that order."""
-        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        idx = np.asarray(indices)
+        if idx.dtype == bool:
+            raise TypeError("RecordSet.select takes positions, not a boolean mask: use np.flatnonzero(mask)")
+        idx = idx.astype(np.int64).reshape(-1)
         return RecordSet(self.dataset, self.rows[idx], self.keep_image[idx], self.keep_text[idx])
 
     def with_modalities(self, keep_image=True, keep_text=True) -> "RecordSet":

@@ -159,7 +159,10 @@ def build_tiny_bases(matrix: Matrix, entries: list[Entry], say) -> None:
         seen.add(model.tiny.dir)
         if not Path(model.tiny.dir).exists():
             say(f"building the tiny model in {model.tiny.dir} once for all entries")
-        ensure_model(model, LocalComm())
+        try:
+            ensure_model(model, LocalComm())
+        except Exception as exc:  # the entries' own runs build it again and report in their logs
+            say(f"building the tiny model in {model.tiny.dir} failed ({exc}); each entry will try")
 
 
 def run_local(matrix: Matrix, entries: list[Entry], nproc: int | None = None, force: bool = False,
@@ -203,9 +206,9 @@ def run_local(matrix: Matrix, entries: list[Entry], nproc: int | None = None, fo
             say(f"[{k}/{total}] {entry.name} ... skipped (done: {entry.results_path})")
         else:
             todo.append((k, entry))
-    build_tiny_bases(matrix, [e for _, e in todo], say)
     pool = ThreadPoolExecutor(max_workers=jobs)
     try:
+        build_tiny_bases(matrix, [e for _, e in todo], say)
         if jobs == 1:  # the entry's name first, its result when it ends
             for k, entry in todo:
                 say(f"[{k}/{total}] {entry.name} ... ", end="")

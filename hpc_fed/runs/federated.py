@@ -320,7 +320,8 @@ class FederatedRun:
                 "algorithm": self.cfg.fed.algorithm, "baseline": self.cfg.baseline,
                 "world_size": self.topo.world_size, "client_groups": self.topo.num_groups,
                 "wall_seconds": round(time.time() - start, 1),
-                "provenance": provenance(self.cfg.model.location, self.topo.device, self.dtype), **extra}
+                **({"provenance": provenance(self.cfg.model.location, self.topo.device, self.dtype)}
+                   if self.topo.is_main else {}), **extra}  # rank 0 writes results.json
 
     def save_adapter(self) -> None:
         if not self.cfg.output.save_adapter:

@@ -2,6 +2,8 @@
 
 import json
 
+from pathlib import Path
+
 import pytest
 
 from hpc_fed.cli import main as cli_main
@@ -108,3 +110,19 @@ def test_medvqa_source_partition_gives_image_clients_vqarad_and_text_clients_med
                                   "eval.mode=generation", "data.partition=source", "data.k=4",
                                   "fed.num_clients=6", "fed.sample_clients=2"])
         build_federated_data(over.data, 6)
+
+
+def test_skip_that_empties_a_client_is_refused_in_one_line(tmp_path):
+    """data.on_error=skip must not leave a client without samples (the message names the file)."""
+    import shutil
+
+    from hpc_fed.errors import DataFormatError
+
+    root = tmp_path / "hm"
+    shutil.copytree(Path(__file__).parents[1] / "fixtures" / "hateful_memes", root)
+    for png in (root / "img").glob("*.png"):
+        png.write_bytes(b"not a png")
+    cfg = load_config(None, ["data.name=hateful_memes", f"data.root={root}", "fed.num_clients=2",
+                             "data.partition=iid", "data.on_error=skip"])
+    with pytest.raises(DataFormatError, match=r"left client\(s\) \[0, 1\] with no samples.*\.png"):
+        build_federated_data(cfg.data, 2)

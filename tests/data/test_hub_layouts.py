@@ -298,3 +298,11 @@ def test_slake_is_a_test_set_reachable_from_config(tmp_path):
     assert [r.id.split("-")[0] for r in train] == ["vqarad"] * 3 + ["medalpaca"] * 3
     with pytest.raises(ConfigError, match="data.test_set"):
         load_config(None, ["data.name=hateful_memes", f"data.root={HM}", "data.test_set=slake"])
+
+
+def test_record_set_refuses_a_boolean_mask_as_positions():
+    records = RecordSet.from_records(Record(id=str(i), question="q", answer="a") for i in range(3))
+    assert [r.id for r in records] == ["0", "1", "2"]  # a generator is read once
+    with pytest.raises(TypeError, match="flatnonzero"):
+        records.select(np.array([True, False, True]))
+    assert [r.id for r in records.select(np.flatnonzero([True, False, True]))] == ["0", "2"]
