@@ -25,6 +25,8 @@ default stays `modality`.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from hpc_fed.data.records import Record
 from hpc_fed.eval.answers import format_options, option_letters
 
@@ -55,12 +57,19 @@ REFERENCE_AGNOSTIC = ", without considering the modality"
 QUESTION_BOTH_PHRASE = {"What is the humanitarian category?": " based on the image and text"}
 
 
+@lru_cache(maxsize=1)
+def _reference_labels() -> dict[str, str]:
+    """CrisisMMD's option text -> its label as the reference writes it (built once, not per
+    option of every batch)."""
+    from hpc_fed.data.datasets.crisismmd import LABEL_TO_OPTION
+
+    return {text: label for label, text in LABEL_TO_OPTION.items()}
+
+
 def _reference_spelling(option: str) -> str:
     """An option as the reference code writes it: CrisisMMD's categories keep their underscores
     there ("not_humanitarian"; hpc_fed's records spell them with spaces)."""
-    from hpc_fed.data.datasets.crisismmd import LABEL_TO_OPTION
-
-    return {text: label for label, text in LABEL_TO_OPTION.items()}.get(option, option)
+    return _reference_labels().get(option, option)
 
 
 def lettered(options) -> list[str]:
