@@ -18,14 +18,10 @@ from hpc_fed.data.records import Record
 from hpc_fed.distributed.collectives import LocalComm
 from hpc_fed.errors import DataFormatError
 from hpc_fed.eval.generate import evaluate_generation
-from hpc_fed.eval.metrics import f1_scores, option_nll, per_class_report, reference_auc, roc_auc
+from hpc_fed.eval.metrics import (
+    binary_options, f1_scores, option_nll, per_class_report, reference_auc, roc_auc)
 from hpc_fed.eval.scoring import option_loglik
 from hpc_fed.eval.sharding import shard_batches
-
-
-def is_binary(records: list[Record]) -> bool:
-    return bool(records) and all(len(r.options) == 2 and r.options == records[0].options
-                                 for r in records)
 
 
 def evaluate(model, collator: Collator, records: list[Record], device: torch.device,
@@ -47,7 +43,7 @@ def evaluate(model, collator: Collator, records: list[Record], device: torch.dev
     rank, world = comm.rank, comm.size
     classes = sorted({o for r in records for o in r.options})  # same on every rank
     index = {c: i for i, c in enumerate(classes)}
-    binary = is_binary(records)
+    binary = binary_options(records)
     was_training = model.training
     model.eval()
     nll = 0.0
@@ -72,8 +68,8 @@ def evaluate(model, collator: Collator, records: list[Record], device: torch.dev
            "samples": int(count), **f1_scores(confusion)}
     if binary:
         out["auc"] = roc_auc(totals[k * k + 1:].tolist(), [r.label for r in records])
-        first = records[0].options  # the reference's "AUC" from the argmax predictions, beside ours
-        out["reference_auc"] = reference_auc(confusion, index[first[0]], index[first[1]])
+        negative, positive_class = binary  # the reference's "AUC" from the argmax predictions
+        out["reference_auc"] = reference_auc(confusion, index[negative], index[positive_class])
     if per_class:
         out["per_class"] = per_class_report(confusion, classes)
     return out

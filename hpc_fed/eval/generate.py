@@ -14,7 +14,7 @@ import torch
 from hpc_fed.data.collate import Collator
 from hpc_fed.data.records import Record
 from hpc_fed.eval.answers import exact_match, parse_option
-from hpc_fed.eval.metrics import f1_scores, per_class_report, reference_auc
+from hpc_fed.eval.metrics import binary_options, f1_scores, per_class_report, reference_auc
 from hpc_fed.eval.sharding import shard_batches
 
 # Counts of open-ended records: (correct, total) for OPEN, CLOSED, and untyped answers.
@@ -71,9 +71,9 @@ def evaluate_generation(model, collator, records, device, batch_size, float_dtyp
     if counts[0]:
         out.update(accuracy=float(confusion[:, :k].diag().sum()) / counts[0],
                    invalid_rate=counts[1] / counts[0], **f1_scores(confusion))
-        two = [r.options for r in records[:1]]
-        if k == 2 and two and len(two[0]) == 2:  # the positive class is the record's last option
-            out["reference_auc"] = reference_auc(confusion, index[two[0][0]], index[two[0][1]])
+        binary = binary_options(records)  # the positive class is the last option
+        if binary:
+            out["reference_auc"] = reference_auc(confusion, index[binary[0]], index[binary[1]])
         if per_class:
             out["per_class"] = per_class_report(confusion, classes)
     opened = counts[2:]

@@ -53,6 +53,21 @@ def f1_scores(confusion: torch.Tensor) -> dict[str, float]:
             "macro_f1_sklearn": float(f1[seen].mean())}
 
 
+def binary_options(records) -> tuple[str, str] | None:
+    """(negative, positive) when every record that has options has the same two, in the same
+    order (the positive class is the last option), else None. Open-ended records are skipped, so
+    a mixed set (closed yes/no questions beside open ones) still gets its binary metrics over
+    its closed questions. One rule for both evaluation modes."""
+    pair = None
+    for r in records:
+        if not r.options:
+            continue
+        if len(r.options) != 2 or (pair is not None and tuple(r.options) != pair):
+            return None
+        pair = tuple(r.options)
+    return pair
+
+
 def reference_auc(confusion: torch.Tensor, negative: int, positive: int) -> float:
     """The FedMLLM reference's "AUC" (eval_hateful.py): sklearn's roc_auc_score on hard
     predictions, 0 for the negative class, 1 for the positive, and 2 for a reply it cannot parse

@@ -165,6 +165,29 @@ def test_generation_counts_by_hand(tiny_model_dir, processor, monkeypatch):
     assert (m["open_samples"], m["closed_samples"], m["samples"]) == (3, 2, 12)
     only_closed = evaluate(model, Collator(processor), open_[:2], torch.device("cpu"), 2, mode="generation")
     assert only_closed["open_accuracy"] is None and only_closed["closed_accuracy"] == 0.5
+    # the reference's "AUC" over the choice records (unparsed = 2), whatever the records' order:
+    # an open record first does not hide it
+    from hpc_fed.eval.metrics import roc_auc
+    expected = roc_auc([1, 0, 2, 2, 1], [1, 0, 0, 1, 0])
+    assert m["reference_auc"] == pytest.approx(expected)
+    reordered = evaluate(model, Collator(processor), open_ + choice, torch.device("cpu"), 3,
+                         mode="generation")
+    assert reordered["reference_auc"] == pytest.approx(expected)
+
+
+def test_binary_options_one_rule_for_both_modes():
+    from hpc_fed.eval.metrics import binary_options
+
+    hate = ("not-hateful", "hateful")
+    closed = [Record(id=f"c{i}", question="q?", answer="hateful", options=hate) for i in range(2)]
+    open_ = Record(id="o", question="q?", answer="liver", answer_type="OPEN")
+    assert binary_options(closed) == hate
+    assert binary_options([open_, *closed]) == hate  # open records are skipped
+    assert binary_options([open_]) is None and binary_options([]) is None
+    swapped = Record(id="s", question="q?", answer="hateful", options=hate[::-1])
+    assert binary_options([*closed, swapped]) is None  # no one positive class
+    three = Record(id="t", question="q?", answer="a", options=("a", "b", "c"))
+    assert binary_options([three]) is None
 
 
 def test_reference_auc_is_roc_auc_on_hard_labels_with_unparsed_as_2():
