@@ -24,7 +24,7 @@ def build_tiny_atomically(path: Path, tiny_cfg) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
     try:
         manifest = make_tiny_model(tmp, tiny_cfg)
-        if path.exists() and is_stale_tiny(path):  # replace an outdated build
+        if path.exists() and is_stale_tiny(path, tiny_cfg):  # replace an outdated build
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}-old-", dir=path.parent))
             os.rename(path, old / "model")
             shutil.rmtree(old, ignore_errors=True)
@@ -38,26 +38,44 @@ def build_tiny_atomically(path: Path, tiny_cfg) -> dict:
         raise
 
 
-def is_stale_tiny(path: Path) -> bool:
-    """A tiny model built by an older hpc_fed (its vocabulary lacks newer prompt words)."""
-    from hpc_fed.model.tiny import FORMAT, MANIFEST
+def stale_reason(path: Path, tiny_cfg=None) -> str | None:
+    """Why the tiny model cached at `path` must be rebuilt, or None: built by an older format, or
+    (given the config) by other build code, pre-fit settings or library versions (tiny.recipe).
+    A folder without our manifest is not our tiny model and is never touched."""
+    from hpc_fed.model.tiny import FORMAT, MANIFEST, recipe
 
     manifest = path / MANIFEST
     if not manifest.is_file():
-        return False  # not our tiny model: never touched
+        return None
     try:
-        return json.loads(manifest.read_text()).get("format", 1) < FORMAT
+        built = json.loads(manifest.read_text())
     except (OSError, ValueError):
-        return True
+        return "its manifest is unreadable"
+    if built.get("format", 1) < FORMAT:
+        return "it holds an older tiny-model format"
+    if tiny_cfg is not None and built.get("recipe") != recipe(tiny_cfg):
+        return ("it was built by other build code, pre-fit settings or library versions "
+                f"(recipe {built.get('recipe')}, this checkout's {recipe(tiny_cfg)})")
+    return None
+
+
+def is_stale_tiny(path: Path, tiny_cfg=None) -> bool:
+    return stale_reason(path, tiny_cfg) is not None
 
 
 def ensure_model(cfg: ModelConfig, comm) -> None:
     """Rank 0 of `comm` (the world) builds the tiny model if needed; every rank waits for it."""
     path = Path(cfg.tiny.dir)
-    stale = path.exists() and is_stale_tiny(path)
-    if cfg.path == TINY and (stale or not path.exists()) and comm.rank == 0:
-        log.info("model.tiny.dir %s %s: building the tiny model (cached for later runs)", path,
-                 "holds an older tiny-model format" if stale else "does not exist")
+    if cfg.path != TINY:
+        comm.barrier()
+        return
+    if comm.rank == 0 and (not path.exists() or stale_reason(path, cfg.tiny)):
+        if path.exists():
+            log.warning("model.tiny.dir %s: %s; rebuilding the tiny model (results made on the "
+                        "old one are not comparable with new ones)", path, stale_reason(path, cfg.tiny))
+        else:
+            log.info("model.tiny.dir %s does not exist: building the tiny model (cached for "
+                     "later runs)", path)
         manifest = build_tiny_atomically(path, cfg.tiny)  # at BUILD_THREADS threads (tiny.py)
         log.info("tiny model built: %s", manifest)
     comm.barrier()

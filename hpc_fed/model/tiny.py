@@ -122,6 +122,48 @@ def build_model(tokenizer, seed: int):
 
 BUILD_THREADS = 2  # torch threads of every tiny-model build (see make_tiny_model)
 
+# The hpc_fed code that decides the tiny model's weights (tokenizer, initialisation, the pre-fit's
+# data, prompts and batches), relative to the package. Its bytes enter the build's recipe: a
+# cached model built by other code is rebuilt, never silently reused (a base cached before the
+# build changed once made every later result irreproducible from a fresh clone).
+# tests/model/test_model.py checks that every hpc_fed module a build imports is listed here or
+# in NOT_WEIGHT_SOURCES.
+RECIPE_SOURCES = ("model/tiny.py", "model/prefit.py", "data/collate.py", "data/prompts.py",
+                  "data/images.py", "data/records.py", "data/datasets/easyvqa.py",
+                  "data/datasets/easyvqa_tasks.py")
+# Imported by a build without deciding its weights: package re-exports, errors, the held-out
+# accuracy the manifest reports (eval), model.config (its values enter the recipe themselves),
+# loading / roles (imported by hpc_fed.model's __init__, unused by the build).
+NOT_WEIGHT_SOURCES = ("__init__.py", "data/__init__.py", "data/datasets/__init__.py",
+                      "model/__init__.py", "eval/__init__.py", "errors.py", "eval/answers.py",
+                      "eval/metrics.py", "eval/scoring.py", "model/config.py", "model/loading.py",
+                      "model/roles.py")
+RECIPE_PACKAGES = ("torch", "transformers", "tokenizers", "numpy", "pillow", "easy-vqa")
+
+
+def recipe(cfg: TinyModelConfig) -> str:
+    """What decides a tiny build's weights besides the CPU's kernels, as one short digest: the
+    format, BUILD_THREADS, the pre-fit settings, the library versions and the source of
+    RECIPE_SOURCES. Stored in the manifest; a cached model whose recipe differs is rebuilt."""
+    import hashlib
+    from importlib import metadata
+
+    def version(package: str) -> str | None:
+        try:
+            return metadata.version(package)
+        except metadata.PackageNotFoundError:
+            return None
+
+    settings = {"format": FORMAT, "threads": BUILD_THREADS, "steps": cfg.prefit_steps,
+                "questions": cfg.prefit_questions, "batch_size": cfg.prefit_batch_size,
+                "lr": cfg.prefit_lr, "seed": cfg.seed,
+                "versions": {p: version(p) for p in RECIPE_PACKAGES}}
+    h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    package = Path(__file__).resolve().parents[1]
+    for rel in RECIPE_SOURCES:
+        h.update(rel.encode() + b"\0" + (package / rel).read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
 
 def weights_digest(model_dir: str | Path, limit_bytes: int = 2 << 30) -> str:
     """sha256 over a saved model's weight files (*.safetensors, *.bin, in name order); for
@@ -151,6 +193,7 @@ def make_tiny_model(out_dir: str | Path, cfg: TinyModelConfig | None = None) -> 
     cfg = cfg or TinyModelConfig()
     out_dir = Path(out_dir)
     start = time.time()
+    build_recipe = recipe(cfg)  # of the code that runs now
     threads = torch.get_num_threads()
     # A float sum split over k threads rounds differently from one split over j: the pre-fit's
     # weights depend on the thread count. Fixed here, they depend on the config (and the CPU's
@@ -167,7 +210,8 @@ def make_tiny_model(out_dir: str | Path, cfg: TinyModelConfig | None = None) -> 
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
-    manifest = {"format": FORMAT, "parameters": n_params, "prefit": {"steps": cfg.prefit_steps,
+    manifest = {"format": FORMAT, "recipe": build_recipe, "parameters": n_params,
+                "prefit": {"steps": cfg.prefit_steps,
                 "batch_size": cfg.prefit_batch_size, "lr": cfg.prefit_lr, "seed": cfg.seed,
                 "data": f"easy-VQA prefit slice, {cfg.prefit_questions} questions",
                 **report},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -68,3 +69,52 @@ def test_the_tiny_build_gives_the_same_weights_whatever_the_threads_around_it(tm
     finally:
         torch.set_num_threads(before)
     assert digests[0] == digests[1] and len(digests[0]) == 64
+
+
+def test_a_tiny_model_built_by_other_code_or_settings_is_rebuilt(tmp_path, monkeypatch, caplog):
+    """The cache is keyed on the build's recipe (code, pre-fit settings, library versions), not
+    only its format: a base cached before the build changed is rebuilt, with a warning."""
+    from hpc_fed.model import tiny
+    from hpc_fed.model.build import stale_reason
+
+    cfg = ModelConfig(path="tiny", tiny=TinyModelConfig(dir=str(tmp_path / "tiny"), prefit_steps=0))
+    ensure_model(cfg, LocalComm())
+    path, manifest = tmp_path / "tiny", tmp_path / "tiny" / MANIFEST
+    assert json.loads(manifest.read_text())["recipe"] == tiny.recipe(cfg.tiny)
+    assert stale_reason(path, cfg.tiny) is None
+    other = TinyModelConfig(dir=str(path), prefit_steps=1)
+    assert "pre-fit settings" in stale_reason(path, other)
+    # the source of the build code enters the recipe
+    monkeypatch.setattr(tiny, "RECIPE_SOURCES", tiny.RECIPE_SOURCES[:-1])
+    assert tiny.recipe(cfg.tiny) != json.loads(manifest.read_text())["recipe"]
+    monkeypatch.undo()
+    old = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**old, "recipe": "0" * 16}))
+    with caplog.at_level("WARNING"):
+        ensure_model(cfg, LocalComm())
+    assert "other build code" in caplog.text
+    assert json.loads(manifest.read_text())["recipe"] == tiny.recipe(cfg.tiny)
+
+
+def test_the_recipe_covers_every_module_a_tiny_build_imports(tmp_path):
+    """A fresh interpreter runs a build; every hpc_fed module it imported is in the recipe's
+    sources or named as not deciding the weights (a new import must be classified)."""
+    import subprocess
+    import sys
+
+    from hpc_fed.model.tiny import NOT_WEIGHT_SOURCES, RECIPE_SOURCES
+
+    code = ("import sys, json\n"
+            "from hpc_fed.model.config import TinyModelConfig\n"
+            "from hpc_fed.model.tiny import make_tiny_model\n"
+            f"make_tiny_model({str(tmp_path / 't')!r}, TinyModelConfig(prefit_steps=1, "
+            "prefit_batch_size=4))\n"
+            "print(json.dumps([m.__file__ for n, m in list(sys.modules.items()) "
+            "if n.split('.')[0] == 'hpc_fed']))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    package = Path(__file__).resolve().parents[2] / "hpc_fed"
+    files = {Path(f).resolve().relative_to(package).as_posix()
+             for f in json.loads(out.stdout.strip().splitlines()[-1])}
+    assert files - set(RECIPE_SOURCES) - set(NOT_WEIGHT_SOURCES) == set()
+    assert set(RECIPE_SOURCES) <= files  # no stale entry either
