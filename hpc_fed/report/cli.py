@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from hpc_fed.report.collect import ReportError, collect
-from hpc_fed.report.tables import by_dataset, markdown_report, write_csv
+from hpc_fed.report.tables import by_dataset, condition_warnings, markdown_report, write_csv
 
 DESCRIPTION = """\
 Collect finished runs (directories holding results.json; a folder is searched recursively) and
@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"incomplete: {len(col.incomplete)}")
     for inc in col.incomplete:
         print(f"  {inc.path}: {inc.reason}")
+    for warning in condition_warnings(col.runs):
+        print(f"warning: {warning} (results.md: Conditions)", file=sys.stderr)
     if args.metric and not any(r.value(args.metric) is not None for r in col.runs):
         print(f"warning: no run has the metric {args.metric!r}; tables are empty", file=sys.stderr)
     print(f"wrote {len(written)} file(s) to {out}:")

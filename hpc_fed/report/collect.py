@@ -35,6 +35,12 @@ METRIC_ORDER = ("accuracy", "auc", "reference_auc", "macro_f1", "macro_f1_sklear
 RUN_MARKERS = ("config.yaml", "metrics.jsonl")
 
 
+# libraries whose versions decide the numbers (results.json records more)
+CONDITION_PACKAGES = ("torch", "transformers", "peft", "deepspeed")
+# conditions whose mix makes results incomparable (a thread count only moves the last bits)
+MUST_AGREE = ("base weights", "libraries")
+
+
 class ReportError(Exception):
     """A user-facing problem with the report's inputs (printed, exit code 2)."""
 
@@ -78,6 +84,22 @@ class Run:
 
     def initial_value(self, metric: str) -> float | None:
         return _number((self.initial or {}).get(metric))
+
+    @property
+    def conditions(self) -> dict[str, str]:
+        """What decides the numbers besides the config (results.json's provenance), short form;
+        empty for a run made before provenance was recorded."""
+        prov = self.results.get("provenance")
+        if not isinstance(prov, dict):
+            return {}
+        base = (prov.get("base_model") or {}).get("weights_sha256") or "a Hub id (no digest)"
+        versions = prov.get("versions") or {}
+        libraries = ", ".join(f"{k} {versions[k]}" for k in CONDITION_PACKAGES if versions.get(k))
+        threads = (prov.get("threads") or {}).get("torch")
+        device = prov.get("gpu") or prov.get("cpu") or prov.get("device") or "?"
+        return {"base weights": base[:12] if len(base) == 64 else base,
+                "libraries": libraries, "torch threads": str(threads),
+                "device": f"{prov.get('device', '?')} {prov.get('dtype', '')} ({device})".strip()}
 
 
 @dataclass

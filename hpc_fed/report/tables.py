@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import statistics
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from hpc_fed.data.scenarios import VIEWS as _SCENARIO_VIEWS
 from hpc_fed.report.collect import (
     ALL,
     METRIC_ORDER,
+    MUST_AGREE,
     TAG_KEYS,
     Collection,
     Run,
@@ -221,6 +223,42 @@ def views_table(runs: list[Run], metric: str) -> list[str]:
     return lines
 
 
+def condition_mix(runs: list[Run]) -> dict[str, Counter]:
+    """Per condition (base weights, libraries, torch threads, device): how many runs had each
+    value, over the runs that recorded provenance."""
+    mix: dict[str, Counter] = {}
+    for r in runs:
+        for k, v in r.conditions.items():
+            mix.setdefault(k, Counter())[v] += 1
+    return mix
+
+
+def conditions_lines(runs: list[Run]) -> list[str]:
+    """The report's "Conditions" section: what the numbers were made with, and a warning when
+    runs compared in one table were made on different base models or library versions."""
+    mix = condition_mix(runs)
+    unrecorded = sum(1 for r in runs if not r.conditions)
+    lines = []
+    for key, counts in mix.items():
+        values = "; ".join(f"{v} ({n} runs)" for v, n in counts.most_common())
+        if len(counts) > 1 and key in MUST_AGREE:
+            lines.append(f"- **{key} differ between runs: {values}. Runs made on different {key} "
+                         "are not comparable; rerun the minority.**")
+        else:
+            lines.append(f"- {key}: {values}")
+    if unrecorded:
+        lines.append(f"- {unrecorded} run(s) record no provenance (made before it was recorded): "
+                     "their base model and libraries are unknown")
+    return lines
+
+
+def condition_warnings(runs: list[Run]) -> list[str]:
+    """One line per condition that must agree and does not (printed by `hpc-fed report`)."""
+    return [f"runs were made on {len(counts)} different {key} ("
+            + ", ".join(f"{v}: {n}" for v, n in counts.most_common()) + "); they are not comparable"
+            for key, counts in condition_mix(runs).items() if key in MUST_AGREE and len(counts) > 1]
+
+
 def markdown_report(col: Collection, metric: str | None = None) -> str:
     lines = ["# Federated MLLM benchmark report", "",
              f"{len(col.runs)} run(s), {len(col.incomplete)} incomplete, "
@@ -236,6 +274,10 @@ def markdown_report(col: Collection, metric: str | None = None) -> str:
         views = views_table(runs, m)
         if views:
             lines += [f"### {dataset}: robustness to missing modalities at test time", "", *views, ""]
+    conditions = conditions_lines(col.runs)
+    if conditions:
+        lines += ["## Conditions", "", "What decides the numbers besides each run's config "
+                  "(results.json `provenance`):", "", *conditions, ""]
     if col.incomplete:
         lines += ["## Incomplete run directories", "", "| run dir | reason |", "|---|---|"]
         lines += [_md_row([str(i.path), i.reason]) for i in col.incomplete] + [""]
@@ -280,13 +322,15 @@ def csv_rows(col: Collection) -> tuple[list[str], list[dict]]:
                **metrics}
         for m in dict.fromkeys(["accuracy", r.primary_metric]):
             row[f"initial.{m}"] = r.initial_value(m)
+        row["base_weights"] = r.conditions.get("base weights")
         row.update({"rounds": r.results.get("rounds"), "wall_seconds": r.results.get("wall_seconds"),
                     "world_size": r.results.get("world_size"),
                     "client_groups": r.results.get("client_groups"),
                     "superseded": superseded, "run_dir": col.relative(r.path)})
         rows.append(row)
     fixed = [*TAG_KEYS, "primary_metric", "baseline", "algorithm"]
-    tail = ["rounds", "wall_seconds", "world_size", "client_groups", "superseded", "run_dir"]
+    tail = ["base_weights", "rounds", "wall_seconds", "world_size", "client_groups", "superseded",
+            "run_dir"]
     seen = dict.fromkeys(k for row in rows for k in row)
     initial = sorted((k for k in seen if k.startswith("initial.")), key=_metric_col_key)
     metric_cols = sorted((k for k in seen if k not in fixed + tail and k not in initial), key=_metric_col_key)

@@ -284,3 +284,43 @@ def test_gaps_within_the_seed_spread_are_marked_as_noise():
     rows = {line.split("|")[1].strip(): line for line in markdown_table(t) if line.startswith("| ")}
     assert "71.0 ± 2.0 ≈" in rows["FedProx"] and "≈" not in rows["FedAdam"] and "≈" not in rows["Local"]
     assert any("≈: within noise" in line for line in markdown_table(t))
+
+
+def _provenance(sha: str, torch_version: str = "2.13.0+cpu", threads: int = 1) -> dict:
+    return {"base_model": {"location": "runs/models/tiny-llava-all", "weights_sha256": sha},
+            "threads": {"torch": threads, "OMP_NUM_THREADS": str(threads)}, "device": "cpu",
+            "dtype": "float32", "cpu": "AMD EPYC",
+            "versions": {"torch": torch_version, "transformers": "5.24.0", "peft": "0.21.2",
+                         "deepspeed": "0.19.8"}}
+
+
+def test_runs_made_on_different_base_models_are_flagged(sweep, tmp_path, capsys):
+    """The report states what the numbers were made with (base weights, libraries, threads) and
+    warns when the runs it compares were made on different bases (issue 16: a matrix resumed
+    after the base was rebuilt mixes two bases; nothing else would show it)."""
+    runs = sorted(p.parent for p in sweep.rglob("results.json"))
+    for i, run in enumerate(runs):
+        results = json.loads((run / "results.json").read_text())
+        if i:  # the first run records none (made before provenance existed)
+            results["provenance"] = _provenance("a" * 64 if i < 4 else "b" * 64)
+        (run / "results.json").write_text(json.dumps(results))
+    out = tmp_path / "report"
+    assert main([str(sweep), "--out", str(out), "--no-plots"]) == 0
+    err = capsys.readouterr().err
+    assert "2 different base weights (bbbbbbbbbbbb: 5, aaaaaaaaaaaa: 3)" in err
+    md = (out / "results.md").read_text()
+    conditions = md[md.index("## Conditions"):]
+    assert "**base weights differ between runs: bbbbbbbbbbbb" in conditions
+    assert "- libraries: torch 2.13.0+cpu, transformers 5.24.0, peft 0.21.2, deepspeed 0.19.8" in conditions
+    assert "1 run(s) record no provenance" in conditions
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert sorted({r["base_weights"] for r in rows}) == ["", "aaaaaaaaaaaa", "bbbbbbbbbbbb"]
+    # one base: stated, no warning
+    for run in runs:
+        results = json.loads((run / "results.json").read_text())
+        results["provenance"] = _provenance("a" * 64)
+        (run / "results.json").write_text(json.dumps(results))
+    assert main([str(sweep), "--out", str(out), "--no-plots"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    md = (out / "results.md").read_text()
+    assert f"- base weights: aaaaaaaaaaaa ({len(runs)} runs)" in md and "weights differ" not in md
