@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -65,8 +66,17 @@ def _data_describe(args, rest: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    console = argv is None  # the `hpc-fed` command itself, not a call from Python
-    argv = sys.argv[1:] if argv is None else argv
+    if argv is not None:
+        return _main(argv, console=False)
+    try:  # the `hpc-fed` command itself, not a call from Python
+        return _main(sys.argv[1:], console=True)
+    except BrokenPipeError:  # `hpc-fed benchmark --list | head`: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout at exit
+        return 0
+
+
+def _main(argv: list[str], console: bool) -> int:
     if argv and argv[0] in PASS_THROUGH:
         module, name = PASS_THROUGH[argv[0]]
         code = getattr(importlib.import_module(module), name)(argv[1:])

@@ -148,3 +148,17 @@ def test_one_spelling_for_the_config_everywhere():
     for command in ("train", "launch", "bench", "benchmark", "sweep", "prepare"):
         help_text = _hpc_fed(command, "--help", timeout=60).stdout
         assert "--config" in help_text, command
+
+
+def test_a_closed_pipe_ends_a_listing_quietly():
+    """`hpc-fed benchmark --list | head -1`: the reader goes away, the command ends with no
+    traceback (it printed BrokenPipeError's before)."""
+    import subprocess
+    import sys
+
+    smoke = str(ROOT / "configs" / "benchmark" / "smoke.yaml")
+    proc = subprocess.Popen([sys.executable, "-m", "hpc_fed.cli", "benchmark", "--config", smoke,
+                             "--list"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # no reader: the first write fails with EPIPE
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0 and "Traceback" not in err, err[-2000:]
