@@ -53,9 +53,10 @@ def stale_reason(path: Path, tiny_cfg=None) -> str | None:
         return "its manifest is unreadable"
     if built.get("format", 1) < FORMAT:
         return "it holds an older tiny-model format"
-    if tiny_cfg is not None and built.get("recipe") != recipe(tiny_cfg):
+    current = recipe(tiny_cfg) if tiny_cfg is not None else None
+    if current is not None and built.get("recipe") != current:
         return ("it was built by other build code, pre-fit settings or library versions "
-                f"(recipe {built.get('recipe')}, this checkout's {recipe(tiny_cfg)})")
+                f"(recipe {built.get('recipe')}, this checkout's {current})")
     return None
 
 
@@ -66,16 +67,15 @@ def is_stale_tiny(path: Path, tiny_cfg=None) -> bool:
 def ensure_model(cfg: ModelConfig, comm) -> None:
     """Rank 0 of `comm` (the world) builds the tiny model if needed; every rank waits for it."""
     path = Path(cfg.tiny.dir)
-    if cfg.path != TINY:
-        comm.barrier()
-        return
-    if comm.rank == 0 and (not path.exists() or stale_reason(path, cfg.tiny)):
-        if path.exists():
+    if cfg.path == TINY and comm.rank == 0:
+        reason = stale_reason(path, cfg.tiny) if path.exists() else None
+        if reason:
             log.warning("model.tiny.dir %s: %s; rebuilding the tiny model (results made on the "
-                        "old one are not comparable with new ones)", path, stale_reason(path, cfg.tiny))
-        else:
+                        "old one are not comparable with new ones)", path, reason)
+        elif not path.exists():
             log.info("model.tiny.dir %s does not exist: building the tiny model (cached for "
                      "later runs)", path)
-        manifest = build_tiny_atomically(path, cfg.tiny)  # at BUILD_THREADS threads (tiny.py)
-        log.info("tiny model built: %s", manifest)
+        if reason or not path.exists():
+            manifest = build_tiny_atomically(path, cfg.tiny)  # at BUILD_THREADS threads (tiny.py)
+            log.info("tiny model built: %s", manifest)
     comm.barrier()

@@ -133,11 +133,12 @@ RECIPE_SOURCES = ("model/tiny.py", "model/prefit.py", "data/collate.py", "data/p
                   "data/datasets/easyvqa_tasks.py")
 # Imported by a build without deciding its weights: package re-exports, errors, the held-out
 # accuracy the manifest reports (eval), model.config (its values enter the recipe themselves),
-# loading / roles (imported by hpc_fed.model's __init__, unused by the build).
+# loading / roles (imported by hpc_fed.model's __init__, unused by the build), runtime.provenance
+# (reads the library versions that enter the recipe).
 NOT_WEIGHT_SOURCES = ("__init__.py", "data/__init__.py", "data/datasets/__init__.py",
                       "model/__init__.py", "eval/__init__.py", "errors.py", "eval/answers.py",
                       "eval/metrics.py", "eval/scoring.py", "model/config.py", "model/loading.py",
-                      "model/roles.py")
+                      "model/roles.py", "runtime/__init__.py", "runtime/provenance.py")
 RECIPE_PACKAGES = ("torch", "transformers", "tokenizers", "numpy", "pillow", "easy-vqa")
 
 
@@ -146,18 +147,13 @@ def recipe(cfg: TinyModelConfig) -> str:
     format, BUILD_THREADS, the pre-fit settings, the library versions and the source of
     RECIPE_SOURCES. Stored in the manifest; a cached model whose recipe differs is rebuilt."""
     import hashlib
-    from importlib import metadata
 
-    def version(package: str) -> str | None:
-        try:
-            return metadata.version(package)
-        except metadata.PackageNotFoundError:
-            return None
+    from hpc_fed.runtime.provenance import package_version
 
     settings = {"format": FORMAT, "threads": BUILD_THREADS, "steps": cfg.prefit_steps,
                 "questions": cfg.prefit_questions, "batch_size": cfg.prefit_batch_size,
                 "lr": cfg.prefit_lr, "seed": cfg.seed,
-                "versions": {p: version(p) for p in RECIPE_PACKAGES}}
+                "versions": {p: package_version(p) for p in RECIPE_PACKAGES}}
     h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
     package = Path(__file__).resolve().parents[1]
     for rel in RECIPE_SOURCES:

@@ -29,7 +29,8 @@ def base_model_digest(location: str) -> str | None:
     return weights_digest(location) if Path(location).is_dir() else None
 
 
-def _version(package: str) -> str | None:
+def package_version(package: str) -> str | None:
+    """The installed version of `package`, None when it is not installed."""
     try:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
@@ -70,7 +71,7 @@ def provenance(model_location: str, device: torch.device, dtype: torch.dtype) ->
                        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")},
            "device": device.type, "dtype": str(dtype).removeprefix("torch."), "cpu": _cpu(),
            "python": sys.version.split()[0],
-           "versions": {p: _version(p) for p in PACKAGES}, "hpc_fed_commit": _checkout()}
+           "versions": {p: package_version(p) for p in PACKAGES}, "hpc_fed_commit": _checkout()}
     if device.type == "cuda":
         out["gpu"] = torch.cuda.get_device_name(device)
         out["versions"]["cuda"] = torch.version.cuda
