@@ -133,12 +133,11 @@ RECIPE_SOURCES = ("model/tiny.py", "model/prefit.py", "data/collate.py", "data/p
                   "data/datasets/easyvqa_tasks.py")
 # Imported by a build without deciding its weights: package re-exports, errors, the held-out
 # accuracy the manifest reports (eval), model.config (its values enter the recipe themselves),
-# loading / roles (imported by hpc_fed.model's __init__, unused by the build), runtime.provenance
-# (reads the library versions that enter the recipe).
+# loading / roles (imported by hpc_fed.model's __init__, unused by the build).
 NOT_WEIGHT_SOURCES = ("__init__.py", "data/__init__.py", "data/datasets/__init__.py",
                       "model/__init__.py", "eval/__init__.py", "errors.py", "eval/answers.py",
                       "eval/metrics.py", "eval/scoring.py", "model/config.py", "model/loading.py",
-                      "model/roles.py", "runtime/__init__.py", "runtime/provenance.py")
+                      "model/roles.py")
 RECIPE_PACKAGES = ("torch", "transformers", "tokenizers", "numpy", "pillow", "easy-vqa")
 
 
@@ -147,8 +146,15 @@ def recipe(cfg: TinyModelConfig) -> str:
     format, BUILD_THREADS, the pre-fit settings, the library versions and the source of
     RECIPE_SOURCES. Stored in the manifest; a cached model whose recipe differs is rebuilt."""
     import hashlib
+    from importlib import metadata
 
-    from hpc_fed.runtime.provenance import package_version
+    # not runtime.provenance.package_version: provenance imports this module (weights_digest),
+    # and the package keeps no import cycle (tests/test_imports.py)
+    def package_version(package: str) -> str | None:
+        try:
+            return metadata.version(package)
+        except metadata.PackageNotFoundError:
+            return None
 
     settings = {"format": FORMAT, "threads": BUILD_THREADS, "steps": cfg.prefit_steps,
                 "questions": cfg.prefit_questions, "batch_size": cfg.prefit_batch_size,
