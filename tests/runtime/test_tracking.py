@@ -19,7 +19,8 @@ from cli_helpers import QUICK, ROOT, TINY, cli
 
 from hpc_fed.config import load_config
 from hpc_fed.errors import ConfigError
-from hpc_fed.runtime.tracking import Trackers, flat_config, flat_metrics
+from hpc_fed.runtime.tracking import Trackers, flat_metrics
+from hpc_fed.runtime.tracking_process import flat_config
 
 ROW = {"round": 3, "lr": 0.002, "train_loss": 0.5,
        "eval": {"accuracy": 0.75, "samples": 16,
@@ -188,23 +189,21 @@ def test_a_tracker_that_cannot_open_warns_once_and_the_run_finishes(tiny_model_d
 
 
 @pytest.mark.slow
-def test_a_tracker_that_fails_to_log_warns_once_and_never_holds_the_rounds(tmp_path, monkeypatch, caplog):
+def test_a_tracker_that_fails_to_log_warns_once_and_never_holds_the_rounds(tmp_path, monkeypatch, capfd):
     """MLflow opening a new store takes seconds; the run's calls return at once. MLflow refuses
     a metric name with brackets: the rows holding one fail to log, with one warning for all."""
     for key in [k for k in os.environ if k.startswith("MLFLOW_")]:
         monkeypatch.delenv(key)
     run_dir = tmp_path / "run-1"
     bad = {**ROW, "eval": {"accuracy": 0.75, "views": {"no image (%)": {"accuracy": 0.5}}}}
-    caplog.set_level(logging.WARNING, logger="hpc_fed")
     started = time.perf_counter()
     trackers = Trackers(["mlflow"], run_dir, {"fed": {"rounds": 4}, "model": {"path": "tiny"}}, "")
     for r in range(4):
         trackers.log({**(bad if r else ROW), "round": r})
     assert time.perf_counter() - started < 1.0  # importing MLflow alone takes longer
     trackers.close()
-    warnings = [r.getMessage() for r in caplog.records if "output.report_to" in r.getMessage()]
+    warnings = [line for line in capfd.readouterr().err.splitlines() if "output.report_to" in line]
     assert len(warnings) == 1 and "mlflow failed to log round 1" in warnings[0], warnings
-    assert "MLFLOW_TRACKING_URI" not in os.environ
 
     from mlflow import MlflowClient
 
@@ -213,3 +212,17 @@ def test_a_tracker_that_fails_to_log_warns_once_and_never_holds_the_rounds(tmp_p
     assert run.data.params == {"fed.rounds": "4", "model.path": "tiny"}
     assert [m.step for m in client.get_metric_history(run.info.run_id, "train/loss")] == [0]
     assert run.info.status == "FINISHED"
+
+
+@pytest.mark.slow
+def test_the_trackers_process_ending_early_warns_once(tmp_path, caplog):
+    """A library that takes its process down (killed here) costs the run one warning."""
+    caplog.set_level(logging.WARNING, logger="hpc_fed")
+    trackers = Trackers(["tensorboard"], tmp_path / "run", {"a": 1}, "a: 1\n")
+    trackers.process.kill()
+    trackers.process.wait()
+    for r in range(3):
+        trackers.log({**ROW, "round": r})
+    trackers.close()
+    warnings = [r.getMessage() for r in caplog.records if "output.report_to" in r.getMessage()]
+    assert len(warnings) == 1 and "the trackers' process ended" in warnings[0], warnings
