@@ -100,9 +100,13 @@ class Trackers:
         package_root = str(Path(__file__).resolve().parents[2])  # the hpc_fed that runs this
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
-        self.process: subprocess.Popen | None = subprocess.Popen(
-            [sys.executable, "-m", "hpc_fed.runtime.tracking_process"], stdin=subprocess.PIPE,
-            env=env, text=True)
+        self.process: subprocess.Popen | None = None
+        try:
+            self.process = subprocess.Popen([sys.executable, "-m", "hpc_fed.runtime.tracking_process"],
+                                            stdin=subprocess.PIPE, env=env, text=True)
+        except OSError as exc:
+            log.warning("output.report_to: the trackers' process could not start (%s); the run goes "
+                        "on without them, metrics.jsonl has every round", exc)
         self._send({"names": self.names, "run_dir": str(self.run_dir), "config": config,
                     "config_yaml": config_yaml})
 
