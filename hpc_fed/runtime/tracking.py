@@ -24,10 +24,11 @@ Where each one writes, and how to read it back, unless its own environment point
 A fresh run (not a resumed one) clears these folders of its run directory, as it clears
 metrics.jsonl; a resumed run goes on in a new tracker run next to the first one.
 
-A tracker never stops or slows the run. The libraries run in a child process of rank 0
+A tracker never stops the run or holds a round. The libraries run in a child process of rank 0
 (hpc_fed/runtime/tracking_process.py), each on its own thread: their imports, MLflow's migration
-of a new store (~10 s on a busy 2-core machine) and wandb's service start take neither the
-rounds' time nor rank 0's interpreter, and a round only writes one line to a pipe. A tracker
+of a new store (~10 s on a busy 2-core machine) and wandb's service start happen outside rank
+0's interpreter (on a core of their own where the node has one), and a round only writes one
+line to a pipe. A tracker
 that fails to open is dropped with one warning naming output.report_to and the reason; one that
 fails to log warns at its first failure and keeps trying; once the run ends they get
 CLOSE_TIMEOUT_S to deliver what is queued and close.
