@@ -8,6 +8,8 @@
   stopped.json    instead of results.json when the run was asked to stop early (hpc_fed/runtime/stop.py)
   checkpoints/    round checkpoints of an unfinished run (hpc_fed/runtime/checkpoint.py)
   adapter/        the final global adapter, saved by peft (adapter_model.safetensors)
+  tensorboard/, wandb/, mlflow/, trackio/
+                  what output.report_to's trackers write (hpc_fed/runtime/tracking.py)
 
 Only rank 0 writes. Opening a directory writes nothing: rank 0 decides what it holds (nothing,
 an unfinished run to continue, a finished run, which is refused unless output.overwrite) and
@@ -25,6 +27,7 @@ from pathlib import Path
 from hpc_fed.config import RunConfig, to_container, to_yaml
 from hpc_fed.errors import ConfigError
 from hpc_fed.runtime import checkpoint
+from hpc_fed.runtime.tracking import RUN_DIR_FOLDERS
 
 
 def split_output_dir(overrides: list[str], kind: str) -> tuple[Path, list[str]]:
@@ -81,7 +84,7 @@ class RunDir:
         metrics = self.path / "metrics.jsonl"
         if resumed_round is None:
             (self.path / "results.json").unlink(missing_ok=True)
-            for old in (self.adapter_dir, self.checkpoints, self.path / "tensorboard"):
+            for old in (self.adapter_dir, self.checkpoints, *(self.path / f for f in RUN_DIR_FOLDERS)):
                 shutil.rmtree(old, ignore_errors=True)
             metrics.write_text("")
         else:

@@ -1,33 +1,59 @@
 """Experiment tracking: `output.report_to` sends the config and each round's metrics to
 TensorBoard, Weights & Biases, MLflow or trackio, through their own libraries (optional extras:
 `pip install "hpc_fed[tensorboard]"` etc.), from rank 0 only. metrics.jsonl stays the contract;
-trackers get a flat copy of each row:
+trackers get a flat copy of each row, under the same names in every tracker:
 
   train/loss, train/lr                       every round
   eval/<metric>, eval/<view>/<metric>        evaluated rounds (accuracy, auc, macro_f1, ...)
   time/<phase>                               seconds of the round's phases
 
-Where each one writes, unless its own environment says otherwise:
-  tensorboard  <run dir>/tensorboard (event files; `tensorboard --logdir runs`)
-  wandb        offline run under <run dir>/wandb (WANDB_MODE=online syncs; WANDB_PROJECT)
-  mlflow       file store <run dir>/mlruns (MLFLOW_TRACKING_URI overrides)
-  trackio      its local store (TRACKIO_PROJECT names the project)
+Where each one writes, and how to read it back, unless its own environment points it elsewhere:
+  tensorboard  <run dir>/tensorboard: event files; `tensorboard --logdir <run dir>`
+  wandb        <run dir>/wandb: an offline run (offline-run-*/run-*.wandb) and wandb-core's debug
+               logs (cache/). `wandb sync <run dir>/wandb/offline-run-*` uploads it,
+               `wandb leet <run dir>/wandb` browses it. WANDB_MODE=online logs to the server,
+               WANDB_DIR / WANDB_CACHE_DIR / WANDB_PROJECT move or name it.
+  mlflow       <run dir>/mlflow: an SQLite store mlflow.db, experiment "hpc_fed", artifacts/;
+               `mlflow ui --backend-store-uri sqlite:///<run dir>/mlflow/mlflow.db`.
+               MLFLOW_TRACKING_URI (a server or database) and MLFLOW_EXPERIMENT_NAME override.
+               MLflow itself keeps an installation id for its usage telemetry in
+               ~/.config/mlflow (MLFLOW_DISABLE_TELEMETRY=true or DO_NOT_TRACK=true stop it).
+  trackio      <run dir>/trackio: the project's SQLite store (project "hpc_fed");
+               `TRACKIO_DIR=<run dir>/trackio trackio show`. TRACKIO_DIR, TRACKIO_PROJECT,
+               TRACKIO_SPACE_ID / TRACKIO_SERVER_URL override.
+A fresh run (not a resumed one) clears these folders of its run directory, as it clears
+metrics.jsonl; a resumed run goes on in a new tracker run next to the first one.
+
+A tracker never stops the run or holds a round. The libraries run in a child process of rank 0
+(hpc_fed/runtime/tracking_process.py), each on its own thread: their imports, MLflow's migration
+of a new store (~10 s on a busy 2-core machine) and wandb's service start happen outside rank
+0's interpreter (on a core of their own where the node has one), and a round only writes one
+line to a pipe. A tracker
+that fails to open is dropped with one warning naming output.report_to and the reason; one that
+fails to log warns at its first failure and keeps trying; once the run ends they get
+CLOSE_TIMEOUT_S to deliver what is queued and close.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from hpc_fed.errors import ConfigError
+from hpc_fed.runtime.tracking_process import CLOSE_TIMEOUT_S
 
 log = logging.getLogger(__name__)
 
 # output.report_to value -> (module that must import, the extra that installs it)
 TRACKERS = {"tensorboard": ("tensorboard", "tensorboard"), "wandb": ("wandb", "wandb"),
             "mlflow": ("mlflow", "mlflow"), "trackio": ("trackio", "trackio")}
+# the folders of the run directory the trackers write by default (a fresh run clears them)
+RUN_DIR_FOLDERS = tuple(TRACKERS)
 
 
 def check_trackers(names) -> None:
@@ -66,97 +92,53 @@ def flat_metrics(row: dict) -> dict[str, float]:
     return out
 
 
-def _flat_config(config: dict, prefix: str = "") -> dict[str, str]:
-    out = {}
-    for k, v in config.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flat_config(v, key + "."))
-        else:
-            out[key] = str(v)
-    return out
-
-
 class Trackers:
-    """The configured trackers of one run (rank 0); log(row) per round, close() at the end."""
+    """The configured trackers of one run (rank 0): log(row) per round, close() at the end."""
 
     def __init__(self, names, run_dir: Path, config: dict, config_yaml: str):
         self.names = list(names)
         self.run_dir = Path(run_dir)
-        self._open = []
-        for name in self.names:
-            self._open.append((name, getattr(self, f"_open_{name}")(config, config_yaml)))
+        package_root = str(Path(__file__).resolve().parents[2])  # the hpc_fed that runs this
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
+        self.process: subprocess.Popen | None = None
+        try:
+            self.process = subprocess.Popen([sys.executable, "-m", "hpc_fed.runtime.tracking_process"],
+                                            stdin=subprocess.PIPE, env=env, text=True)
+        except OSError as exc:
+            log.warning("output.report_to: the trackers' process could not start (%s); the run goes "
+                        "on without them, metrics.jsonl has every round", exc)
+        self._send({"names": self.names, "run_dir": str(self.run_dir), "config": config,
+                    "config_yaml": config_yaml})
 
-    # --- per library ---------------------------------------------------------------------------
-    def _open_tensorboard(self, config, config_yaml):
-        from torch.utils.tensorboard import SummaryWriter
+    def _send(self, message: dict) -> None:
+        if self.process is None:
+            return
+        try:
+            self.process.stdin.write(json.dumps(message, default=str) + "\n")
+            self.process.stdin.flush()
+        except (OSError, ValueError):  # the process is gone (a library crashed it, or it was killed)
+            log.warning("output.report_to: the trackers' process ended (exit code %s); the run goes "
+                        "on without them, metrics.jsonl has every round", self.process.poll())
+            self.process = None
 
-        writer = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"))
-        writer.add_text("config", "```\n" + config_yaml + "\n```", 0)
-        return writer
-
-    def _open_wandb(self, config, config_yaml):
-        import wandb
-
-        mode = os.environ.get("WANDB_MODE", "offline")
-        return wandb.init(project=os.environ.get("WANDB_PROJECT", "hpc_fed"), name=self.run_dir.name,
-                          dir=str(self.run_dir), config=config, mode=mode, reinit=True)
-
-    def _open_mlflow(self, config, config_yaml):
-        import mlflow
-
-        if not os.environ.get("MLFLOW_TRACKING_URI"):
-            mlflow.set_tracking_uri((self.run_dir / "mlruns").resolve().as_uri())
-        run = mlflow.start_run(run_name=self.run_dir.name)
-        flat = _flat_config(config)
-        for i in range(0, len(flat), 100):  # MLflow takes at most 100 params a call
-            mlflow.log_params(dict(list(flat.items())[i:i + 100]))
-        return run
-
-    def _open_trackio(self, config, config_yaml):
-        import trackio
-
-        return trackio.init(project=os.environ.get("TRACKIO_PROJECT", "hpc_fed"),
-                            name=self.run_dir.name, config=config)
-
-    # --- the run's side ----------------------------------------------------------------------------
     def log(self, row: dict) -> None:
-        scalars, step = flat_metrics(row), int(row.get("round", 0))
-        for name, handle in self._open:
-            try:
-                if name == "tensorboard":
-                    for key, value in scalars.items():
-                        handle.add_scalar(key, value, step)
-                    handle.flush()
-                elif name == "wandb":
-                    handle.log(scalars, step=step)
-                elif name == "mlflow":
-                    import mlflow
-
-                    mlflow.log_metrics({k.replace("/", "."): v for k, v in scalars.items()}, step=step)
-                elif name == "trackio":
-                    import trackio
-
-                    trackio.log(scalars, step=step)
-            except Exception as exc:  # a tracker must not stop the run; metrics.jsonl has it all
-                log.warning("output.report_to: %s failed to log round %d (%s); the run goes on, "
-                            "metrics.jsonl has every round", name, step, exc)
+        """Hand the row to the trackers (returns at once)."""
+        self._send({"round": int(row.get("round", 0)), "scalars": flat_metrics(row)})
 
     def close(self) -> None:
-        for name, handle in self._open:
-            try:
-                if name == "tensorboard":
-                    handle.close()
-                elif name == "wandb":
-                    handle.finish()
-                elif name == "mlflow":
-                    import mlflow
-
-                    mlflow.end_run()
-                elif name == "trackio":
-                    import trackio
-
-                    trackio.finish()
-            except Exception as exc:
-                log.warning("output.report_to: closing %s failed (%s)", name, exc)
-        self._open = []
+        """The run is over: the trackers deliver what is queued and close (CLOSE_TIMEOUT_S)."""
+        if self.process is None:
+            return
+        process, self.process = self.process, None
+        try:
+            process.stdin.close()
+        except OSError:
+            pass
+        try:
+            process.wait(CLOSE_TIMEOUT_S + 15)  # the process keeps to CLOSE_TIMEOUT_S itself
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            log.warning("output.report_to: the trackers did not close within %.0f s; stopped them, "
+                        "metrics.jsonl has every round", CLOSE_TIMEOUT_S)

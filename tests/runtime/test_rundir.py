@@ -55,9 +55,12 @@ def test_a_finished_run_is_refused_and_left_untouched(tmp_path):
     cfg, run = _open(tmp_path, "output.overwrite=true")  # replaced only once started
     assert (tmp_path / "run" / "results.json").exists()
     (tmp_path / "run" / "checkpoints" / "round-000001").mkdir(parents=True)
+    for tracker in ("tensorboard", "wandb", "mlflow", "trackio"):  # output.report_to's folders
+        (tmp_path / "run" / tracker).mkdir()
+        (tmp_path / "run" / tracker / "earlier-run").write_text("")
     run.start(cfg, resumed_round=None)
     assert not (tmp_path / "run" / "results.json").exists()
-    assert not (tmp_path / "run" / "checkpoints").exists()
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.yaml", "metrics.jsonl"]
     assert (tmp_path / "run" / "metrics.jsonl").read_text() == ""
 
 
@@ -69,11 +72,14 @@ def test_an_unfinished_run_resumes_keeping_its_earlier_rounds(tmp_path):
     rows = [{"round": 0}, {"round": 1}, {"round": 2}]
     (tmp_path / "run" / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"rou')
     (tmp_path / "run" / "stopped.json").write_text("{}")
+    (tmp_path / "run" / "mlflow").mkdir()
+    (tmp_path / "run" / "mlflow" / "mlflow.db").write_text("")
     cfg, run = _open(tmp_path)
     assert run.resume_from == ck
     run.start(cfg, resumed_round=2)
     kept = [json.loads(x) for x in (run.path / "metrics.jsonl").read_text().splitlines()]
     assert kept == rows[:2] and not (run.path / "stopped.json").exists()
+    assert (run.path / "mlflow" / "mlflow.db").exists()  # the trackers' earlier rounds stay
     with pytest.raises(ConfigError, match="checkpoint.resume=true"):
         _open(tmp_path, "checkpoint.resume=false")
 
