@@ -321,6 +321,35 @@ def install_strict_guard(backend: str) -> StrictGuard:
     return _guard
 
 
+_C10D = Path(dist.distributed_c10d.__file__).resolve()
+
+
+def blocked_in(frame) -> str | None:
+    """The collective a thread whose innermost frame is `frame` is inside, or None.
+
+    The innermost torch.distributed function on its stack (its collectives wait for their work
+    before returning, on gloo), or a `wait` of DeepSpeed's (ZeRO-3 starts its gathers
+    asynchronously and waits on their handles later). Under nccl the host does not wait for the
+    GPU's collective, so a rank waiting for a peer may sit at its next synchronisation instead,
+    which this cannot tell from computing."""
+    while frame is not None:
+        code = frame.f_code
+        if _is_c10d(code.co_filename):
+            return code.co_name
+        if code.co_name == "wait" and "deepspeed" in Path(code.co_filename).parts:
+            return "wait on DeepSpeed's collective"
+        frame = frame.f_back
+    return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_c10d(filename: str) -> bool:
+    try:
+        return Path(filename).resolve() == _C10D
+    except OSError:
+        return False
+
+
 def strict_guard() -> StrictGuard | None:
     """The installed guard, or None outside strict mode."""
     return _guard
