@@ -100,8 +100,10 @@ class FederatedRun:
                                     method_state=self.method.state_dict())
         self.initial = self.final = None  # evaluations so far (restored on resume)
         self.elapsed = 0.0  # seconds of earlier attempts of this run
-        self.monitor.at(None, "resume", long=True)
-        resumed = self.resume() if self.rundir.resume_from is not None else None
+        resumed = None
+        if self.rundir.resume_from is not None:
+            self.monitor.at(None, "resume", long=True)
+            resumed = self.resume()
         self.rundir.start(cfg, resumed)
         self.started = True
         self.rundir.write_json("partition.json", partition_summary(self.data, cfg.data))
