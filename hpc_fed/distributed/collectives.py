@@ -7,6 +7,9 @@ runs the collective, and returns the result on the caller's device, so no caller
 know the backend. Collectives always run, in a world of one too: a one-GPU run takes the same
 device path as a cluster run (callers never test the world size to skip one).
 
+`blocked_in` tells the rank monitor's watchdog whether a stalled thread is inside a collective
+(waiting for a peer) or not (hpc_fed/runtime/watchdog.py).
+
 `LocalComm` is the same interface with no process group (a library call outside any run, e.g.
 `evaluate` in a notebook): every collective is the identity on a group of one.
 

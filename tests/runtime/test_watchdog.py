@@ -90,7 +90,7 @@ def _blocked_thread(filename: str, name: str):
     (str(Path(sys.prefix) / "site-packages/deepspeed/runtime/zero/partition_parameters.py"), "wait",
      "wait on DeepSpeed's collective"),
     (str(ROOT / "hpc_fed/client/local.py"), "train_client", None),
-])
+], ids=["torch.distributed", "deepspeed-handle", "hpc_fed-code"])
 def test_a_thread_inside_a_collective_is_told_from_one_computing(filename, name, expected):
     thread, release = _blocked_thread(filename, name)
     try:
@@ -194,6 +194,7 @@ def _end(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("hung", [1, 0])
 def test_a_rank_whose_main_thread_hangs_is_named_with_its_phase(tiny_model_dir, tmp_path, hung):
     proc, out, log, workers = _running(tiny_model_dir, tmp_path)
@@ -221,6 +222,7 @@ def test_a_rank_whose_main_thread_hangs_is_named_with_its_phase(tiny_model_dir, 
     assert stopped["failure"] and stopped["resumes"].startswith("from checkpoint round-")
 
 
+@pytest.mark.slow
 def test_rank_0_stopped_whole_is_reported_by_rank_1(tiny_model_dir, tmp_path):
     proc, out, log, workers = _running(tiny_model_dir, tmp_path)
     try:
