@@ -24,6 +24,7 @@ from hpc_fed.client.config import TrainConfig
 from hpc_fed.client.schedule import local_lr
 from hpc_fed.data.collate import Collator
 from hpc_fed.data.records import Record
+from hpc_fed.runtime.pulse import MAIN
 
 
 @dataclass
@@ -127,6 +128,7 @@ def train_client(engine: ClientEngine, collator: Collator, records: list[Record]
         res.samples_seen += int(batch["input_ids"].shape[0])
         res.tokens += int(batch["attention_mask"].sum())
         losses.append(engine.train_micro_batch(batch, terms))
+        MAIN.tick()  # progress, for the watchdog
         res.compute_seconds += time.perf_counter() - got
     loss = topo.client.all_reduce(torch.tensor([float(np.mean(losses))], dtype=torch.float64))
     res.train_loss = float(loss / topo.group_size)

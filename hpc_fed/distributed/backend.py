@@ -157,6 +157,8 @@ def init_distributed(cfg: DistributedConfig, init_method: str = "env://") -> Bac
         for lock in stale_extension_locks():
             log.warning("hpc-fed: %s is a lock left by a killed JIT build of a C++ op; DeepSpeed will "
                         "wait for it forever: remove it (rm %s) if no build is running", lock, lock)
+    if strict_requested():  # before DeepSpeed's backend keeps references to torch's collectives
+        install_strict_guard(choice.backend)
     # DeepSpeed's accelerator is the device chosen here; named, it is not guessed (which warns
     # "Setting accelerator to CPU..." on every rank of every CPU run)
     os.environ.setdefault("DS_ACCELERATOR", choice.device.type)
@@ -164,8 +166,6 @@ def init_distributed(cfg: DistributedConfig, init_method: str = "env://") -> Bac
 
     skip_shm_comm_op()
     deepspeed.init_distributed(dist_backend=choice.backend)  # adopts the group created above
-    if strict_requested():
-        install_strict_guard(choice.backend)
     return choice
 
 

@@ -7,17 +7,25 @@ runs the collective, and returns the result on the caller's device, so no caller
 know the backend. Collectives always run, in a world of one too: a one-GPU run takes the same
 device path as a cluster run (callers never test the world size to skip one).
 
+`blocked_in` tells the rank monitor's watchdog whether a stalled thread is inside a collective
+(waiting for a peer) or not (hpc_fed/runtime/watchdog.py).
+
 `LocalComm` is the same interface with no process group (a library call outside any run, e.g.
 `evaluate` in a notebook): every collective is the identity on a group of one.
 
 Strict mode (`HPC_FED_STRICT_COLLECTIVES=1`, set by the test suite; also a debugging aid) wraps
-torch.distributed's collectives in this process and refuses, with the caller's file and line:
+torch.distributed's collectives in this process (in torch.distributed.distributed_c10d, which
+torch.distributed re-exports, so every spelling of a call reaches the same check), and refuses,
+with the caller's file and line:
   * a collective called from code that is neither this module nor a library (DeepSpeed,
     transformers, ...): it bypasses the placement below, the bug that made every multi-GPU run
     fail at its first aggregation while gloo tests passed;
   * a tensor handed to torch.distributed by this module on a device other than its Comm's;
   * under nccl, a library collective on a tensor that is not on a GPU.
-It also counts the collectives it saw, so a test can check a run really went through it.
+It also counts the collectives it saw (hpc_fed's in order, the libraries' per op and device),
+so a test can check a run really went through it. It must be installed before DeepSpeed builds
+its communication backend, which keeps references to torch's gather and reduce-scatter
+(`install_strict_guard` rebinds them when DeepSpeed came first).
 """
 
 from __future__ import annotations
@@ -27,8 +35,10 @@ import logging
 import os
 import sys
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FunctionType
 
 import torch
 import torch.distributed as dist
@@ -38,12 +48,14 @@ log = logging.getLogger(__name__)
 STRICT_ENV = "HPC_FED_STRICT_COLLECTIVES"
 
 # Every torch.distributed function that communicates (tests/test_collectives.py refuses a call
-# to any of them outside this module).
+# to any of them outside this module), the deprecated and private spellings included.
 COLLECTIVES = (
-    "all_reduce", "broadcast", "all_gather", "all_gather_into_tensor", "reduce", "reduce_scatter",
-    "reduce_scatter_tensor", "gather", "scatter", "all_to_all", "all_to_all_single", "barrier",
-    "monitored_barrier", "broadcast_object_list", "all_gather_object", "gather_object",
-    "scatter_object_list", "send", "recv", "isend", "irecv", "batch_isend_irecv",
+    "all_reduce", "broadcast", "all_gather", "all_gather_into_tensor", "all_gather_single", "reduce",
+    "reduce_scatter", "reduce_scatter_tensor", "reduce_scatter_single", "gather", "scatter",
+    "all_to_all", "all_to_all_single", "barrier", "monitored_barrier", "broadcast_object_list",
+    "all_gather_object", "gather_object", "scatter_object_list", "send", "recv", "isend", "irecv",
+    "batch_isend_irecv", "send_object_list", "recv_object_list", "all_reduce_coalesced",
+    "all_gather_coalesced", "_all_gather_base", "_reduce_scatter_base",
 )
 
 _OPS = {"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}
@@ -146,7 +158,8 @@ class StrictGuard:
     backend: str
     # (op, "world" | "client") of every collective issued through a Comm, in order
     owner_calls: list[tuple[str, str]] = field(default_factory=list)
-    library_calls: int = 0
+    # (op, device type of its first tensor, "-" without one) -> library calls seen
+    library_calls: Counter = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def check(self, op: str, frame, args: tuple, kwargs: dict) -> None:
@@ -174,20 +187,32 @@ class StrictGuard:
                 raise StrictCollectiveError(f"torch.distributed.{op} from {where} got a tensor on "
                                             f"{bad[0]}; nccl needs CUDA tensors")
             with self._lock:
-                self.library_calls += 1
+                self.library_calls[(op, tensors[0].device.type if tensors else "-")] += 1
             return
         raise StrictCollectiveError(
             f"torch.distributed.{op} called directly from {where}: collectives go through "
             "hpc_fed.distributed.collectives (a Comm places tensors on the backend's device; "
             "under nccl a CPU tensor fails with 'No backend type associated with device type cpu')")
 
+    def library_ops(self) -> Counter:
+        """op -> library calls seen, whatever their device."""
+        ops: Counter = Counter()
+        for (op, _), n in self.library_calls.items():
+            ops[op] += n
+        return ops
+
     def summary(self) -> str:
+        ops = ", ".join(f"{op} {n}" for op, n in self.library_ops().most_common())
         return (f"strict collectives: {len(self.owner_calls)} hpc_fed collectives and "
-                f"{self.library_calls} library collectives checked ({self.backend})")
+                f"{sum(self.library_calls.values())} library collectives checked ({self.backend})"
+                + (f"; library: {ops}" if ops else ""))
 
 
 _guard: StrictGuard | None = None
-_current = threading.local()  # the Comm whose method is running (its device is the expected one)
+# per thread: the Comm whose method is running (its device is the expected one), and whether a
+# guarded collective is running (the collectives it calls are torch's business)
+_current = threading.local()
+_GUARDED: dict = {}  # torch's collective -> its guarded replacement
 
 
 @functools.lru_cache(maxsize=4096)
@@ -246,28 +271,86 @@ for _name in ("all_reduce", "broadcast", "broadcast_object", "all_gather_object"
     setattr(Comm, _name, _tracked(getattr(Comm, _name)))
 
 
+def _guarded(op: str, original):
+    @functools.wraps(original)
+    def guarded(*args, **kwargs):
+        if getattr(_current, "inside", False):  # torch's own collective calling another
+            return original(*args, **kwargs)
+        _guard.check(op, sys._getframe(1), args, kwargs)
+        _current.inside = True
+        try:
+            return original(*args, **kwargs)
+        finally:
+            _current.inside = False
+
+    return guarded
+
+
+def _rebind_library_references(originals: dict) -> None:
+    """DeepSpeed's communication backend (built by deepspeed.init_distributed) keeps references
+    to torch.distributed functions taken then (`all_gather_function`, `reduce_scatter_function`,
+    the ZeRO-3 traffic): point any that predate the guard at the guarded ones."""
+    comm = sys.modules.get("deepspeed.comm.comm")
+    backend = getattr(comm, "cdb", None)
+    if backend is None:
+        return
+    for attr, value in list(vars(backend).items()):
+        if isinstance(value, FunctionType) and value in originals:
+            setattr(backend, attr, originals[value])
+
+
 def install_strict_guard(backend: str) -> StrictGuard:
-    """Wrap torch.distributed's collectives in this process (idempotent); returns the guard."""
+    """Wrap torch.distributed's collectives in this process (idempotent); returns the guard.
+
+    Each collective is replaced in torch.distributed.distributed_c10d, where torch's own
+    functions look it up, and in torch.distributed, which re-exports it, by one guarded function,
+    so `dist.all_reduce`, `dist.distributed_c10d.all_reduce` and a name imported from either
+    after this point are the same checked call."""
     global _guard
-    if _guard is not None:
-        _guard.backend = backend
-        return _guard
-    _guard = StrictGuard(backend)
-    for name in COLLECTIVES:
-        fn = getattr(dist, name, None)
-        if fn is None:
-            continue
-
-        def make(op, original):
-            @functools.wraps(original)
-            def guarded(*args, **kwargs):
-                _guard.check(op, sys._getframe(1), args, kwargs)
-                return original(*args, **kwargs)
-
-            return guarded
-
-        setattr(dist, name, make(name, fn))
+    if _guard is None:
+        _guard = StrictGuard(backend)
+        modules = (dist.distributed_c10d, dist)
+        for name in COLLECTIVES:
+            original = next((getattr(m, name) for m in modules if hasattr(m, name)), None)
+            if original is None:
+                continue
+            guarded = _guarded(name, original)
+            _GUARDED[original] = guarded
+            for module in modules:
+                if getattr(module, name, None) is original:
+                    setattr(module, name, guarded)
+    _guard.backend = backend
+    _rebind_library_references(_GUARDED)
     return _guard
+
+
+_C10D = Path(dist.distributed_c10d.__file__).resolve()
+
+
+def blocked_in(frame) -> str | None:
+    """The collective a thread whose innermost frame is `frame` is inside, or None.
+
+    The innermost torch.distributed function on its stack (its collectives wait for their work
+    before returning, on gloo), or a `wait` of DeepSpeed's (ZeRO-3 starts its gathers
+    asynchronously and waits on their handles later). Under nccl the host does not wait for the
+    GPU's collective, so a rank waiting for a peer may sit at its next synchronisation instead,
+    which this cannot tell from computing."""
+    while frame is not None:
+        code = frame.f_code
+        if _is_c10d(code.co_filename):
+            return code.co_name
+        if code.co_name == "wait" and "deepspeed" in Path(code.co_filename).parts:
+            return "wait on DeepSpeed's collective"
+        frame = frame.f_back
+    return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_c10d(filename: str) -> bool:
+    try:
+        return Path(filename).resolve() == _C10D
+    except OSError:
+        return False
 
 
 def strict_guard() -> StrictGuard | None:

@@ -20,9 +20,13 @@ class DistributedConfig:
     # the collectives and ranks may share a GPU; for testing several ranks on one GPU)
     backend: str = "auto"
     timeout_s: float = 1800.0  # a collective waiting longer than this fails the run
-    # Every rank's monitor thread bumps a heartbeat in the job's store this often; rank 0 reports
-    # a rank silent for watchdog_s (stopped, swapped out, hung), naming it and its round, and
-    # ends the run (torchrun --max-restarts restarts it from the last checkpoint). 0: off.
+    # Every rank's monitor thread puts a heartbeat with its main thread's progress in the job's
+    # store this often. Rank 0 (and rank 1, for rank 0) reports a rank silent for watchdog_s
+    # (stopped, swapped out), or whose main thread made no progress for watchdog_s outside a
+    # collective and outside the long phases (start-up, checkpoint writes, after the last round;
+    # hpc_fed/runtime/pulse.py), naming it and its phase, and ends the run (torchrun
+    # --max-restarts restarts it from the last checkpoint). It must exceed the longest micro-batch
+    # and evaluation batch. 0: off.
     heartbeat_s: float = 5.0
     watchdog_s: float = 300.0
 

@@ -22,6 +22,7 @@ from hpc_fed.eval.metrics import (
     binary_options, f1_scores, option_nll, per_class_report, reference_auc, roc_auc)
 from hpc_fed.eval.scoring import option_loglik
 from hpc_fed.eval.sharding import shard_batches
+from hpc_fed.runtime.pulse import MAIN
 
 
 def evaluate(model, collator: Collator, records: list[Record], device: torch.device,
@@ -58,6 +59,7 @@ def evaluate(model, collator: Collator, records: list[Record], device: torch.dev
             confusion[index[r.answer], index[r.options[int(torch.argmax(scores))]]] += 1
             if binary:
                 positive[i] = float(torch.softmax(scores, dim=0)[1])
+        MAIN.tick()  # progress, for the watchdog
     totals = torch.cat([confusion.flatten(), torch.tensor([nll], dtype=torch.float64), positive])
     totals = comm.all_reduce(totals)
     model.train(was_training)

@@ -16,6 +16,7 @@ from hpc_fed.data.records import Record
 from hpc_fed.eval.answers import exact_match, parse_option
 from hpc_fed.eval.metrics import binary_options, f1_scores, per_class_report, reference_auc
 from hpc_fed.eval.sharding import shard_batches
+from hpc_fed.runtime.pulse import MAIN
 
 # Counts of open-ended records: (correct, total) for OPEN, CLOSED, and untyped answers.
 _OPEN_SLOTS = ("OPEN", "CLOSED", None)
@@ -50,6 +51,7 @@ def evaluate_generation(model, collator, records, device, batch_size, float_dtyp
         real = [i for i in batch if i >= 0]
         recs = [records[i] for i in real] or [records[0]]
         replies = generate_replies(model, collator, recs, device, float_dtype, max_new_tokens, synced)
+        MAIN.tick()  # progress, for the watchdog
         if not real:
             continue
         for r, reply in zip(recs, replies):

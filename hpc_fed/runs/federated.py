@@ -63,7 +63,8 @@ class FederatedRun:
         """Model, data, engine, method state; resume; then the run directory is written."""
         cfg, topo = self.cfg, self.topo
         self.rundir = RunDir.open(cfg, topo.world)  # writes nothing until start() below
-        self.startup = PhaseTimer()  # one-time costs (hpc-fed bench reports them)
+        # one-time costs (hpc-fed bench reports them), each a long phase for the watchdog
+        self.startup = PhaseTimer(on_phase=lambda name: self.monitor.at(None, name, long=True))
         with self.startup.phase("model_build"):
             ensure_model(cfg.model, topo.world)
         self.dtype = resolve_precision(cfg.train.precision, topo.device)
@@ -99,7 +100,10 @@ class FederatedRun:
                                     method_state=self.method.state_dict())
         self.initial = self.final = None  # evaluations so far (restored on resume)
         self.elapsed = 0.0  # seconds of earlier attempts of this run
-        resumed = self.resume() if self.rundir.resume_from is not None else None
+        resumed = None
+        if self.rundir.resume_from is not None:
+            self.monitor.at(None, "resume", long=True)
+            resumed = self.resume()
         self.rundir.start(cfg, resumed)
         self.started = True
         self.rundir.write_json("partition.json", partition_summary(self.data, cfg.data))
@@ -189,7 +193,7 @@ class FederatedRun:
         if stop:
             self.monitor.leaving = True  # checkpoint and leave: no deadline now
         if stop or (every and rounds_done % every == 0):
-            self.monitor.at(rounds_done, "checkpoint")
+            self.monitor.at(rounds_done, "checkpoint", long=True)
             self.save_checkpoint(time.time() - start, **(state() if state is not None else {}))
         return stop
 

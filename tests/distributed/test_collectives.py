@@ -22,25 +22,54 @@ PACKAGE = Path(__file__).parents[2] / "hpc_fed"
 OWNER = PACKAGE / "distributed" / "collectives.py"
 
 
+# the modules a collective can be called through: torch.distributed re-exports distributed_c10d's
+DIST_MODULES = ("torch.distributed", "torch.distributed.distributed_c10d")
+
+
+def _module_aliases(tree: ast.AST) -> set[str]:
+    """Names bound to torch.distributed or distributed_c10d: imports, then assignments
+    (`d = torch.distributed`, `c10d = dist.distributed_c10d`) until nothing new is bound."""
+    aliases = set(DIST_MODULES)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            aliases |= {a.asname for a in node.names if a.name in DIST_MODULES and a.asname}
+        elif isinstance(node, ast.ImportFrom) and node.module in ("torch", "torch.distributed"):
+            aliases |= {a.asname or a.name for a in node.names
+                        if f"{node.module}.{a.name}" in DIST_MODULES}
+    assigns = [n for n in ast.walk(tree) if isinstance(n, ast.Assign)]
+    while True:
+        new = {t.id for n in assigns if _is_module(n.value, aliases)
+               for t in n.targets if isinstance(t, ast.Name)} - aliases
+        if not new:
+            return aliases
+        aliases |= new
+
+
+def _is_module(expr: ast.AST, aliases: set[str]) -> bool:
+    return ast.unparse(expr) in aliases or (
+        isinstance(expr, ast.Attribute) and expr.attr == "distributed_c10d"
+        and _is_module(expr.value, aliases))
+
+
 def collective_calls(root: Path, skip: Path | None = None) -> list[str]:
-    """`file:line torch.distributed.<op>` for every collective called or imported under root."""
+    """`file:line spelling` for every collective called, imported or looked up under root,
+    through torch.distributed or distributed_c10d, however the module is named."""
     found = []
     for path in sorted(root.rglob("*.py")):
         if skip is not None and path == skip:
             continue
         tree = ast.parse(path.read_text(), str(path))
-        aliases = {"torch.distributed"}  # names bound to the torch.distributed module
+        aliases = _module_aliases(tree)
         for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                aliases |= {a.asname for a in node.names if a.name == "torch.distributed" and a.asname}
-            elif isinstance(node, ast.ImportFrom) and node.module == "torch":
-                aliases |= {a.asname or a.name for a in node.names if a.name == "distributed"}
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module == "torch.distributed":
-                found += [f"{path}:{node.lineno} from torch.distributed import {a.name}"
+            if isinstance(node, ast.ImportFrom) and node.module in DIST_MODULES:
+                found += [f"{path}:{node.lineno} from {node.module} import {a.name}"
                           for a in node.names if a.name in COLLECTIVES]
-            if isinstance(node, ast.Attribute) and node.attr in COLLECTIVES \
-                    and ast.unparse(node.value) in aliases:
+            elif isinstance(node, ast.Attribute) and node.attr in COLLECTIVES \
+                    and _is_module(node.value, aliases):
+                found.append(f"{path}:{node.lineno} {ast.unparse(node)}")
+            elif isinstance(node, ast.Call) and ast.unparse(node.func) == "getattr" \
+                    and len(node.args) >= 2 and _is_module(node.args[0], aliases) \
+                    and isinstance(node.args[1], ast.Constant) and node.args[1].value in COLLECTIVES:
                 found.append(f"{path}:{node.lineno} {ast.unparse(node)}")
     return found
 
@@ -50,12 +79,31 @@ def test_no_collective_outside_the_owner_module():
     assert collective_calls(OWNER.parent) != []  # the owner itself is found: the scan works
 
 
+SPELLINGS = {
+    "a.py": "import torch.distributed as dist\ndist.all_reduce(x)\n",
+    "b.py": "import torch\ntorch.distributed.broadcast(x, 0)\n",
+    "c.py": "from torch.distributed import all_gather_object\n",
+    "d.py": "from torch import distributed as td\nf = td.barrier\n",
+    "e.py": "import torch.distributed as dist\ndist.distributed_c10d.all_reduce(x)\n",
+    "f.py": "import torch\ntorch.distributed.distributed_c10d.all_gather_into_tensor(y, x)\n",
+    "g.py": "from torch.distributed import all_reduce as ar\n",
+    "h.py": "from torch.distributed.distributed_c10d import reduce_scatter_tensor\n",
+    "i.py": "from torch.distributed import distributed_c10d as c\nc.broadcast(x, 0)\n",
+    "j.py": "import torch.distributed.distributed_c10d as c10d\nc10d.all_reduce(x)\n",
+    "k.py": "import torch\nd = torch.distributed\nc = d.distributed_c10d\nc.all_reduce(x)\n",
+    "l.py": "import torch.distributed as dist\ngetattr(dist, 'all_reduce')(x)\n",
+    "m.py": "import torch.distributed as dist\ndist._all_gather_base(y, x)\n",
+}
+
+
 def test_the_source_scan_finds_every_spelling(tmp_path):
-    (tmp_path / "a.py").write_text("import torch.distributed as dist\ndist.all_reduce(x)\n")
-    (tmp_path / "b.py").write_text("import torch\ntorch.distributed.broadcast(x, 0)\n")
-    (tmp_path / "c.py").write_text("from torch.distributed import all_gather_object\n")
-    (tmp_path / "d.py").write_text("from torch import distributed as td\nf = td.barrier\n")
-    assert len(collective_calls(tmp_path)) == 4
+    for name, text in SPELLINGS.items():
+        (tmp_path / name).write_text(text)
+    (tmp_path / "ok.py").write_text("import torch.distributed as dist\ndist.get_rank()\n"
+                                    "dist.distributed_c10d._get_default_store()\nx.all_reduce(y)\n")
+    found = collective_calls(tmp_path)
+    assert sorted({Path(f.split(":")[0]).name for f in found}) == sorted(SPELLINGS)
+    assert len(found) == len(SPELLINGS)
 
 
 def test_local_comm_is_a_group_of_one():
