@@ -78,7 +78,7 @@ def download_model(args) -> None:
     from huggingface_hub import constants
 
     from hpc_fed.config import load_model_config, require_config
-    from hpc_fed.model import hub
+    import hpc_fed.model.hub as hub
     from hpc_fed.model.config import TINY
 
     model = load_model_config(require_config(args.config, "hpc-fed download"), args.overrides)

@@ -73,19 +73,21 @@ def cached_snapshot(repo_id: str, revision: str = "") -> Path | None:
     return Path(found).parent if isinstance(found, str) else None
 
 
-def load_options(where: str, revision: str = "") -> dict:
-    """Extra from_pretrained arguments for `where`: {} for a folder or a reachable Hub;
-    {"local_files_only": True} for a Hub id in the cache when offline; a ConfigError (in seconds,
-    one line) for a Hub id that is neither reachable nor cached."""
+def loadable(where: str, revision: str = "") -> str:
+    """What from_pretrained loads for `where`: itself (a folder, or a Hub id while the Hub
+    answers), or for a Hub id out of reach its cached snapshot folder (from_pretrained's own
+    offline path still asks the Hub for optional files, with retries); a ConfigError in seconds,
+    one line, for a Hub id that is neither reachable nor cached."""
     from huggingface_hub import constants
 
     if not is_hub_id(where):
-        return {}
+        return where
     offline = offline_mode()
     if not offline and hub_reachable(constants.ENDPOINT):
-        return {}
-    if cached_snapshot(where, revision) is not None:
-        return {"local_files_only": True}
+        return where
+    snapshot = cached_snapshot(where, revision)
+    if snapshot is not None:
+        return str(snapshot)
     why = "HF_HUB_OFFLINE=1 is set" if offline else f"{constants.ENDPOINT} does not answer"
     at = f" at revision {revision}" if revision else ""
     raise ConfigError(f"model.path ({where}) is a Hub id{at} that is not in the local cache "

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from hpc_fed.errors import ConfigError
-from hpc_fed.model import hub
+from hpc_fed.model.hub import check_remote_code, is_hub_id, loadable
 from hpc_fed.model.config import TINY, LoraSettings, ModelConfig
 from hpc_fed.model.interfaces import ModelInterface, interface_for
 from hpc_fed.model.roles import ModuleRoles, lora_targets, module_roles, modules_to_save
@@ -32,7 +32,7 @@ def _check_path(cfg: ModelConfig) -> str:
     """The folder or Hub id to load; a ConfigError naming model.path when it cannot be one."""
     where = cfg.location
     p = Path(where)
-    if not hub.is_hub_id(where) and not (p / "config.json").is_file():
+    if not is_hub_id(where) and not (p / "config.json").is_file():
         what = "does not exist" if not p.exists() else "holds no config.json"
         raise ConfigError(f"model.path ({where}) {what}; point model.path at a saved model folder or "
                           "a Hub id, or use model.path=tiny for the offline tiny model (`hpc-fed "
@@ -41,14 +41,15 @@ def _check_path(cfg: ModelConfig) -> str:
 
 
 def _where(cfg: ModelConfig) -> tuple[str, dict]:
-    """What from_pretrained loads and its common arguments: the pinned revision, remote code
-    only when asked for (and pinned), the local cache only when the Hub is out of reach."""
+    """What from_pretrained loads (model.path, or the cached snapshot of a Hub id out of reach)
+    and its common arguments: remote code only when asked for (and pinned), the revision."""
     where = _check_path(cfg)
-    hub.check_remote_code(where, cfg.trust_remote_code, cfg.revision, cfg.allow_unpinned_remote_code)
-    kwargs = {"trust_remote_code": cfg.trust_remote_code, **hub.load_options(where, cfg.revision)}
-    if cfg.revision and hub.is_hub_id(where):
+    check_remote_code(where, cfg.trust_remote_code, cfg.revision, cfg.allow_unpinned_remote_code)
+    location = loadable(where, cfg.revision)
+    kwargs = {"trust_remote_code": cfg.trust_remote_code}
+    if cfg.revision and location == where and is_hub_id(where):
         kwargs["revision"] = cfg.revision
-    return where, kwargs
+    return location, kwargs
 
 
 def _first_line(exc: BaseException) -> str:
@@ -57,10 +58,10 @@ def _first_line(exc: BaseException) -> str:
 
 
 @lru_cache(maxsize=8)
-def _hub_config(where: str, options: tuple) -> dict:
+def _hub_config(repo_id: str, revision: str | None) -> dict:
     from transformers import PretrainedConfig
 
-    return PretrainedConfig.get_config_dict(where, **dict(options))[0]
+    return PretrainedConfig.get_config_dict(repo_id, revision=revision)[0]
 
 
 def model_config(cfg: ModelConfig) -> dict:
@@ -71,12 +72,11 @@ def model_config(cfg: ModelConfig) -> dict:
     try:
         if local.is_file():
             return json.loads(local.read_text())
-        options = tuple(sorted((k, v) for k, v in kwargs.items() if k != "trust_remote_code"))
-        return _hub_config(where, options)
+        return _hub_config(where, kwargs.get("revision"))
     except (OSError, ValueError) as exc:
         what = f"{local} is not valid JSON" if local.is_file() else "its config.json cannot be read"
-        raise ConfigError(f"model.path ({where}): {what} ({_first_line(exc)}); restore the model's "
-                          "files") from None
+        raise ConfigError(f"model.path ({cfg.location}): {what} ({_first_line(exc)}); restore the "
+                          "model's files") from None
 
 
 def auto_class(cfg: ModelConfig, config: dict):
@@ -126,9 +126,9 @@ def _load(kind: str, loader, cfg: ModelConfig, **kwargs):
     try:
         return loader.from_pretrained(where, **common, **kwargs)
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"model.path ({where}): its {kind} cannot be loaded: {_first_line(exc)}; check "
-                          "the folder's files (config.json, weights) or, for a Hub id, the network "
-                          "or a cached copy (HF_HUB_OFFLINE=1)") from None
+        raise ConfigError(f"model.path ({cfg.location}): its {kind} cannot be loaded: {_first_line(exc)}; "
+                          "check the folder's files (config.json, weights) or, for a Hub id, the "
+                          "network or a cached copy (`hpc-fed download`, HF_HUB_OFFLINE=1)") from None
 
 
 def load_processor(cfg: ModelConfig):

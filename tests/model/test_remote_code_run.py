@@ -20,7 +20,8 @@ def models(tmp_path_factory):
 
 
 @pytest.mark.parametrize("stage, ranks_per_client, mode", [(2, 1, "scoring"), (3, 2, "generation")])
-def test_a_remote_code_model_trains_federatedly_and_evaluates(models, tmp_path, stage, ranks_per_client, mode):
+def test_a_remote_code_model_trains_federatedly_and_evaluates(models, tmp_path, stage, ranks_per_client,
+                                                              mode):
     from safetensors.torch import load_file
 
     out = tmp_path / "run"
