@@ -1,5 +1,6 @@
 """`hpc-fed` command line: train, launch (torchrun on this node), bench, benchmark, sweep (submitit),
-prepare (slurm/benchmark.sh), report, data describe, make-tiny-model. Each subcommand with its
+prepare (slurm/benchmark.sh), download (Hub models and datasets, on a login node), report, data
+describe, make-tiny-model. Each subcommand with its
 own parser lives in its package; this module only dispatches."""
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ PASS_THROUGH = {  # subcommands with their own parser: name -> (module, function
     "bench": ("hpc_fed.bench.cli", "main"),
     "eval": ("hpc_fed.eval.cli", "main"),
     "predict": ("hpc_fed.eval.predict", "main"),
+    "download": ("hpc_fed.launch.download", "main"),
 }
 
 
@@ -132,6 +134,8 @@ def _main(argv: list[str], console: bool) -> int:
                    help="submit a benchmark matrix with submitit (SLURM or local processes)")
     sub.add_parser("prepare", add_help=False,
                    help="resolve and check one launch (the first step of slurm/benchmark.sh)")
+    sub.add_parser("download", add_help=False,
+                   help="fetch a config's Hub model (or a Hub dataset) once, for runs without internet")
     args, rest = p.parse_known_args(argv)
     if args.cmd == "data":
         args.overrides = rest

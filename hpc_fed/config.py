@@ -58,18 +58,35 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
     A problem is reported where it comes from: the YAML file (with its path) or the command-line
     override (as typed)."""
+    cfg = _to_object(_merged(path, overrides))
+    resolve(cfg)
+    validate(cfg)
+    return cfg
+
+
+def load_model_config(path: str | Path | None = None, overrides: list[str] | None = None) -> ModelConfig:
+    """The `model` section of a run config (file and overrides merged and type-checked as
+    load_config does), validated alone: what `hpc-fed download` needs on a login node, where the
+    run's data (data.root) may not be in place yet."""
+    model = _to_object(_merged(path, overrides).model)
+    model.check()
+    return model
+
+
+def _merged(path, overrides):
     merged = OmegaConf.structured(RunConfig)
     if path is not None:
         merged = _merge(merged, _load_yaml(Path(path)), f"in {path}")
     for item in overrides or []:
         merged = _merge(merged, _parse_override(item), f"in the command-line override {item!r}")
+    return merged
+
+
+def _to_object(node):
     try:
-        cfg = OmegaConf.to_object(merged)
+        return OmegaConf.to_object(node)
     except OmegaConfBaseException as exc:
         raise ConfigError(f"config key {getattr(exc, 'full_key', None)!r}: {_message(exc)}") from None
-    resolve(cfg)
-    validate(cfg)
-    return cfg
 
 
 def shipped_configs() -> list[str]:

@@ -11,22 +11,24 @@ import torch
 
 
 def plain_step_seconds(cfg, batch: dict[str, torch.Tensor], dtype: torch.dtype,
-                       device: torch.device, steps: int = 10, warmup: int = 3) -> float:
+                       device: torch.device, steps: int = 10, warmup: int = 3, *,
+                       interface=None) -> float:
     """Median seconds of forward + backward (+ clipping when train.max_grad_norm > 0) +
-    AdamW step on a fresh copy of the run's model with the run's LoRA settings."""
+    AdamW step on a fresh copy of the run's model with the run's LoRA settings (`interface`:
+    the model family's calling convention, transformers' by default)."""
+    from hpc_fed.model.interfaces import ModelInterface, to_device
     from hpc_fed.model.loading import apply_lora, load_base_model, trainable_parameters
 
     model = apply_lora(load_base_model(cfg.model, dtype), cfg.model.lora).to(device)
     params = [p for _, p in trainable_parameters(model)]
     opt = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-    batch = {k: v.to(device) for k, v in batch.items()}
-    if "pixel_values" in batch:
-        batch["pixel_values"] = batch["pixel_values"].to(dtype)
+    interface = interface or ModelInterface()
+    batch = to_device(batch, device, dtype)
     model.train()
     times = []
     for i in range(warmup + steps):
         start = time.perf_counter()
-        loss = model(**batch).loss
+        loss = interface.forward(model, batch).loss
         loss.backward()
         if cfg.train.max_grad_norm and cfg.train.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(params, cfg.train.max_grad_norm)

@@ -97,7 +97,8 @@ class BenchRun(FederatedRun):
             batch = self.collator.train_batch(records, image_anchor=self.topo.group_size > 1)
             from hpc_fed.bench.plain import plain_step_seconds  # loads a second model copy
 
-            plain_s = plain_step_seconds(cfg, batch, self.dtype, self.topo.device)
+            plain_s = plain_step_seconds(cfg, batch, self.dtype, self.topo.device,
+                                         interface=self.collator.interface)
         mine = {"rank": self.topo.rank, "group": self.topo.group_index, "rounds": rounds,
                 "floor_seconds": floor, "plain_step_seconds": plain_s,
                 "startup_seconds": self.startup.rounded(), **peak_memory(self.topo.device)}

@@ -19,6 +19,7 @@ from hpc_fed.client.config import TrainConfig
 from hpc_fed.client.deepspeed_config import deepspeed_config
 from hpc_fed.client.optimizers import build_optimizer
 from hpc_fed.distributed.topology import Topology
+from hpc_fed.model.interfaces.base import ModelInterface, to_device
 from hpc_fed.model.loading import trainable_parameters
 
 
@@ -32,13 +33,16 @@ def base_model_loading(topo: Topology, cfg: TrainConfig, dtype: torch.dtype):
 
 
 class ClientEngine:
-    """The group's DeepSpeed engine plus the adapter's read/write/reset operations."""
+    """The group's DeepSpeed engine plus the adapter's read/write/reset operations. `interface`:
+    the model family's calling convention (hpc_fed/model/interfaces/), transformers' by default."""
 
-    def __init__(self, model, topo: Topology, cfg: TrainConfig, dtype: torch.dtype):
+    def __init__(self, model, topo: Topology, cfg: TrainConfig, dtype: torch.dtype, *,
+                 interface: ModelInterface | None = None):
         import deepspeed
 
         self.topo = topo
         self.dtype = dtype
+        self.interface = interface or ModelInterface()
         self.zero_stage = cfg.zero_stage
         if cfg.zero_stage == 3 and topo.num_groups > 1:
             scope_trace_check_to_group(topo.client, src=topo.group_ranks()[0])
@@ -107,10 +111,8 @@ class ClientEngine:
         `terms` are client terms of the FL method (proximal, SCAFFOLD correction) added to the
         loss; the returned value is the task loss alone.
         """
-        batch = {k: v.to(self.topo.device, non_blocking=True) for k, v in batch.items()}
-        if "pixel_values" in batch:
-            batch["pixel_values"] = batch["pixel_values"].to(self.dtype)
-        loss = self.engine(**batch).loss
+        batch = to_device(batch, self.topo.device, self.dtype)
+        loss = self.interface.forward(self.engine, batch).loss
         total = loss
         if terms:
             named = list(zip(self.names, self.params))

@@ -20,6 +20,7 @@ from hpc_fed.data.images import ImageCache
 from hpc_fed.data.prompts import target, targets, user_text
 from hpc_fed.data.records import Record
 from hpc_fed.errors import DataFormatError
+from hpc_fed.model.interfaces.base import ModelInterface
 
 IGNORE_INDEX = -100
 
@@ -51,12 +52,15 @@ class Collator:
     """Builds padded batches for one processor (right padding, pad id from its tokenizer).
 
     `prompt_style` and `list_options` are data.prompt and data.list_options (see prompts.py);
-    `image_cache_mb` is data.image_cache_mb (decoded images kept per process).
+    `image_cache_mb` is data.image_cache_mb (decoded images kept per process); `interface` is
+    the model family's calling convention (hpc_fed/model/interfaces/, transformers' by default),
+    which renders the prompts and runs the processor.
     """
 
     def __init__(self, processor, prompt_style: str = "modality", list_options: bool = False,
-                 image_cache_mb: int = 256):
+                 image_cache_mb: int = 256, *, interface: ModelInterface | None = None):
         self.processor = processor
+        self.interface = interface or ModelInterface()
         self.images = ImageCache(image_cache_mb << 20)
         self.prompt_style, self.list_options = prompt_style, list_options
         self.tokenizer = processor.tokenizer
@@ -74,12 +78,7 @@ class Collator:
         # processor accepts, and the one Gemma-3's and Idefics3's require for mixed batches
         images = [[self.images.get(r.image, r.image_bytes)] if r.image is not None else []
                   for r in records]
-        side, self.tokenizer.padding_side = self.tokenizer.padding_side, padding_side
-        try:
-            return self.processor(text=texts, images=images if any(images) else None, return_tensors="pt",
-                                  padding=True)
-        finally:
-            self.tokenizer.padding_side = side
+        return self.interface.encode(self.processor, texts, images, padding_side=padding_side)
 
     def _prompts(self, records: Sequence[Record]) -> tuple[list[dict[str, list[int]]], dict]:
         """The processor's batch for the records, split in two: per record, its prompt's
@@ -95,7 +94,7 @@ class Collator:
 
     def prompt_text(self, record: Record) -> str:
         message = user_message(record, self.prompt_style, self.list_options)
-        return self.processor.apply_chat_template(message, add_generation_prompt=True, tokenize=False)
+        return self.interface.prompt_text(self.processor, message)
 
     def generation_batch(self, records: Sequence[Record]) -> dict[str, torch.Tensor]:
         """Prompts only, left-padded, for batched greedy decoding."""

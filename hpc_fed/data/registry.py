@@ -38,7 +38,7 @@ def data_root(cfg: DataConfig) -> Path:
     root = Path(cfg.root)
     if cfg.root and not root.exists() and not root.is_absolute() and len(root.parts) == 2:
         raise ConfigError(f"data.root ({cfg.root!r}) is not a folder; if it is a Hub id, take a local "
-                          f"copy first (huggingface-cli download {cfg.root} --repo-type dataset "
+                          f"copy first on a machine with internet (hpc-fed download --dataset {cfg.root} "
                           "--local-dir DIR) and set data.root=DIR: runs read data from disk only "
                           "(see README, 'Datasets')")
     if not cfg.root or not root.is_dir():

@@ -15,6 +15,7 @@ from hpc_fed.data.collate import Collator
 from hpc_fed.data.records import Record
 from hpc_fed.eval.answers import exact_match, parse_option
 from hpc_fed.eval.metrics import binary_options, f1_scores, per_class_report, reference_auc
+from hpc_fed.model.interfaces.base import to_device
 from hpc_fed.eval.sharding import shard_batches
 from hpc_fed.runtime.pulse import MAIN
 
@@ -26,14 +27,10 @@ _OPEN_SLOTS = ("OPEN", "CLOSED", None)
 def generate_replies(model, collator: Collator, records: list[Record], device: torch.device,
                      float_dtype: torch.dtype, max_new_tokens: int, synced: bool = False) -> list[str]:
     """Greedy replies (prompt removed, special tokens skipped), one per record."""
-    batch = collator.generation_batch(records)
-    batch = {k: (v.to(device, float_dtype) if v.is_floating_point() else v.to(device))
-             for k, v in batch.items()}
+    batch = to_device(collator.generation_batch(records), device, float_dtype)
     tok = collator.tokenizer
-    out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
-                         num_beams=1, synced_gpus=synced, pad_token_id=tok.pad_token_id,
-                         eos_token_id=tok.eos_token_id)
-    new = out[:, batch["input_ids"].shape[1]:]
+    new = collator.interface.generate(model, batch, tokenizer=tok, max_new_tokens=max_new_tokens,
+                                      synced=synced)
     return [s.strip() for s in tok.batch_decode(new, skip_special_tokens=True)]
 
 

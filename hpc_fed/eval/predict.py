@@ -42,12 +42,14 @@ def predict(cfg, question: str, image: str | None, text: str | None, options: li
     from hpc_fed.data.records import Record
     from hpc_fed.eval.generate import generate_replies
     from hpc_fed.eval.scoring import option_loglik
-    from hpc_fed.model.loading import apply_lora, load_adapter, load_base_model, load_processor
+    from hpc_fed.model.loading import (apply_lora, load_adapter, load_base_model, load_interface,
+                                       load_processor)
 
     use_gpu = cfg.distributed.device != "cpu" and torch.cuda.is_available()
     device = torch.device("cuda" if use_gpu else "cpu")
     dtype = resolve_precision(cfg.train.precision, device)
-    collator = Collator(load_processor(cfg.model), cfg.data.prompt, cfg.data.list_options)
+    collator = Collator(load_processor(cfg.model), cfg.data.prompt, cfg.data.list_options,
+                        interface=load_interface(cfg.model))
     model = apply_lora(load_base_model(cfg.model, dtype), cfg.model.lora)
     if cfg.model.adapter:
         load_adapter(model, cfg.model.adapter)

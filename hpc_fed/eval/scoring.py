@@ -8,14 +8,7 @@ import torch
 
 from hpc_fed.data.collate import Collator
 from hpc_fed.data.records import Record
-
-
-def _to(batch: dict, device: torch.device, float_dtype: torch.dtype) -> dict:
-    out = {}
-    for k, v in batch.items():
-        v = v.to(device)
-        out[k] = v.to(float_dtype) if v.is_floating_point() else v
-    return out
+from hpc_fed.model.interfaces.base import to_device
 
 
 @torch.no_grad()
@@ -23,7 +16,7 @@ def option_loglik(model, collator: Collator, records: Sequence[Record], device: 
                   float_dtype: torch.dtype = torch.float32) -> list[torch.Tensor]:
     """Per record, a float32 tensor of log p(option | prompt) for each of its options."""
     batch, plans = collator.score_batch(records)
-    logits = model(**_to(batch, device, float_dtype)).logits
+    logits = collator.interface.forward(model, to_device(batch, device, float_dtype)).logits
     triples = [t for plan in plans for option in plan for t in option]
     rows, pos, toks = (torch.tensor(col, device=logits.device) for col in zip(*triples))
     # log_softmax only at the positions that predict option tokens (vocabularies are large).

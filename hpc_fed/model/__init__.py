@@ -1,4 +1,5 @@
-"""Models: loading any image-text-to-text model with a LoRA adapter, and the offline tiny model."""
+"""Models: loading an image-text-to-text model (or one with its own code, called through its
+family's interface) from a folder or the Hub with a LoRA adapter, and the offline tiny model."""
 
 from hpc_fed.model.loading import apply_lora, load_base_model, load_processor
 

@@ -61,10 +61,16 @@ class LoraSettings:
 @dataclass
 class ModelConfig:
     # tiny: the offline tiny model in model.tiny.dir, built there when missing; anything else is
-    # a saved model folder or a Hugging Face Hub id, loaded with AutoModelForImageTextToText /
-    # AutoProcessor as is and never built (a missing folder is an error naming it).
+    # a saved model folder or a Hugging Face Hub id, loaded as is and never built (a missing
+    # folder is an error naming it): with AutoModelForImageTextToText, or for a model with its own
+    # code (model.trust_remote_code=true) the Auto class its config.json's auto_map registers.
     path: str = "tiny"
     trust_remote_code: bool = False
+    # The Hub revision of a Hub id: a commit hash, a tag or a branch ("": the default branch).
+    # With model.trust_remote_code=true a Hub id needs a commit hash here, since its code runs
+    # (`hpc-fed download` prints the commit it fetched), unless allow_unpinned_remote_code=true.
+    revision: str = ""
+    allow_unpinned_remote_code: bool = False
     lora: LoraSettings = field(default_factory=LoraSettings)
     tiny: TinyModelConfig = field(default_factory=TinyModelConfig)
     # A saved adapter (a run's adapter/ folder, peft format) to start from instead of a fresh

@@ -1,27 +1,38 @@
-"""Load a Hugging Face image-text-to-text model and processor, and wrap it with LoRA.
+"""Load a Hugging Face vision-language model and processor, and wrap it with LoRA.
 
-The same Auto-class path serves the local tiny model and real models (local path or hub name).
-`trust_remote_code` stays off unless `model.trust_remote_code=true`.
+The same path serves the local tiny model and real models (a folder or a Hub id, at
+model.revision). The model class comes from the model's own config.json: AutoModelForImageTextToText
+for an architecture transformers registers there; for a model with its own code
+(model.trust_remote_code=true) the Auto class its `auto_map` declares (MiniCPM-V registers
+AutoModel). Its calling convention (hpc_fed/model/interfaces/) follows its `model_type`.
+`trust_remote_code` stays off unless `model.trust_remote_code=true`; a Hub id's code runs only
+at a pinned commit (hpc_fed/model/hub.py).
 """
 
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from pathlib import Path
 
 import torch
 
-from hpc_fed.model.config import TINY, LoraSettings, ModelConfig
-from hpc_fed.model.roles import ModuleRoles, lora_targets, module_roles, modules_to_save
 from hpc_fed.errors import ConfigError
+from hpc_fed.model.hub import check_remote_code, is_hub_id, loadable
+from hpc_fed.model.config import TINY, LoraSettings, ModelConfig
+from hpc_fed.model.interfaces import ModelInterface, interface_for
+from hpc_fed.model.roles import ModuleRoles, lora_targets, module_roles, modules_to_save
+
+# Auto classes a remote-code model may register in its auto_map, most specific first
+REMOTE_AUTO_CLASSES = ("AutoModelForImageTextToText", "AutoModelForVision2Seq", "AutoModelForCausalLM",
+                       "AutoModel")
 
 
 def _check_path(cfg: ModelConfig) -> str:
     """The folder or Hub id to load; a ConfigError naming model.path when it cannot be one."""
     where = cfg.location
     p = Path(where)
-    looks_local = p.is_absolute() or where.startswith((".", "~")) or p.exists() or len(p.parts) != 2
-    if looks_local and not (p / "config.json").is_file():
+    if not is_hub_id(where) and not (p / "config.json").is_file():
         what = "does not exist" if not p.exists() else "holds no config.json"
         raise ConfigError(f"model.path ({where}) {what}; point model.path at a saved model folder or "
                           "a Hub id, or use model.path=tiny for the offline tiny model (`hpc-fed "
@@ -29,42 +40,95 @@ def _check_path(cfg: ModelConfig) -> str:
     return where
 
 
-def preflight(cfg: ModelConfig) -> None:
-    """Before any process starts: a saved model folder must hold a readable config.json of a
-    vision-language architecture (the tiny model is built later; a Hub id is checked on load)."""
-    if cfg.path == TINY:
-        return
+def _where(cfg: ModelConfig) -> tuple[str, dict]:
+    """What from_pretrained loads (model.path, or the cached snapshot of a Hub id out of reach)
+    and its common arguments: remote code only when asked for (and pinned), the revision."""
     where = _check_path(cfg)
-    config = Path(where) / "config.json"
-    if not config.is_file():
-        return  # a Hub id
+    check_remote_code(where, cfg.trust_remote_code, cfg.revision, cfg.allow_unpinned_remote_code)
+    location = loadable(where, cfg.revision)
+    kwargs = {"trust_remote_code": cfg.trust_remote_code}
+    if cfg.revision and location == where and is_hub_id(where):
+        kwargs["revision"] = cfg.revision
+    return location, kwargs
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+@lru_cache(maxsize=8)
+def _hub_config(repo_id: str, revision: str | None) -> dict:
+    from transformers import PretrainedConfig
+
+    return PretrainedConfig.get_config_dict(repo_id, revision=revision)[0]
+
+
+def model_config(cfg: ModelConfig) -> dict:
+    """The model's config.json as a dict (model_type, architectures, auto_map), read without
+    running any of its code."""
+    where, kwargs = _where(cfg)
+    local = Path(where) / "config.json"
     try:
-        model_type = json.loads(config.read_text()).get("model_type")
+        if local.is_file():
+            return json.loads(local.read_text())
+        return _hub_config(where, kwargs.get("revision"))
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"model.path ({where}): {config} is not valid JSON ({exc}); restore the "
+        what = f"{local} is not valid JSON" if local.is_file() else "its config.json cannot be read"
+        raise ConfigError(f"model.path ({cfg.location}): {what} ({_first_line(exc)}); restore the "
                           "model's files") from None
-    if cfg.trust_remote_code:
-        return  # its own classes decide
+
+
+def auto_class(cfg: ModelConfig, config: dict):
+    """The Auto class that loads the model: AutoModelForImageTextToText when transformers
+    registers its model_type there, else (with model.trust_remote_code=true) the most specific
+    one its auto_map declares."""
+    import transformers
     from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 
-    if model_type not in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES:
-        raise ConfigError(f"model.path ({where}) is a {model_type!r} model, which is not a "
-                          "vision-language model that AutoModelForImageTextToText loads (a text-only "
-                          "LLM?); point model.path at an image-text-to-text model such as LLaVA, "
-                          "Idefics3 or Qwen2-VL (model.trust_remote_code=true for custom ones)")
+    model_type, declared = config.get("model_type"), config.get("auto_map") or {}
+    if model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES:
+        return transformers.AutoModelForImageTextToText
+    remote = [name for name in REMOTE_AUTO_CLASSES if name in declared and hasattr(transformers, name)]
+    if remote and cfg.trust_remote_code:
+        return getattr(transformers, remote[0])
+    if remote:
+        raise ConfigError(f"model.path ({cfg.location}) is a {model_type!r} model whose classes are its "
+                          f"own code (auto_map: {', '.join(remote)}); set model.trust_remote_code=true "
+                          "(with model.revision=<commit> for a Hub id) to run it")
+    raise ConfigError(f"model.path ({cfg.location}) is a {model_type!r} model, which is not a "
+                      "vision-language model that AutoModelForImageTextToText loads (a text-only "
+                      "LLM?); point model.path at an image-text-to-text model such as LLaVA, "
+                      "Idefics3 or Qwen2-VL, or a model with its own code that registers an Auto "
+                      "class in its config.json (model.trust_remote_code=true)")
+
+
+def preflight(cfg: ModelConfig) -> None:
+    """Before any process starts: the model can load here (a folder with a readable config.json,
+    a Hub id cached or reachable, remote code pinned) and is a vision-language architecture
+    (the tiny model is built later)."""
+    if cfg.path == TINY:
+        return
+    auto_class(cfg, model_config(cfg))
+
+
+def load_interface(cfg: ModelConfig) -> ModelInterface:
+    """The model family's calling convention (hpc_fed/model/interfaces/), by its model_type."""
+    if cfg.path == TINY:
+        return interface_for(None)
+    return interface_for(model_config(cfg).get("model_type"))
 
 
 def _load(kind: str, loader, cfg: ModelConfig, **kwargs):
     """from_pretrained with every failure as one line naming model.path (offline Hub ids,
     unreadable or corrupted files, a model without a vision-language head)."""
-    where = _check_path(cfg)
+    where, common = _where(cfg)
     try:
-        return loader.from_pretrained(where, trust_remote_code=cfg.trust_remote_code, **kwargs)
+        return loader.from_pretrained(where, **common, **kwargs)
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"model.path ({where}): its {kind} cannot be loaded: {first[:300]}; check "
-                          "the folder's files (config.json, weights) or, for a Hub id, the network "
-                          "or a cached copy (HF_HUB_OFFLINE=1)") from None
+        raise ConfigError(f"model.path ({cfg.location}): its {kind} cannot be loaded: {_first_line(exc)}; "
+                          "check the folder's files (config.json, weights) or, for a Hub id, the "
+                          "network or a cached copy (`hpc-fed download`, HF_HUB_OFFLINE=1)") from None
 
 
 def load_processor(cfg: ModelConfig):
@@ -75,9 +139,7 @@ def load_processor(cfg: ModelConfig):
 
 
 def load_base_model(cfg: ModelConfig, dtype: torch.dtype = torch.float32):
-    from transformers import AutoModelForImageTextToText
-
-    return _load("model", AutoModelForImageTextToText, cfg, dtype=dtype)
+    return _load("model", auto_class(cfg, model_config(cfg)), cfg, dtype=dtype)
 
 
 def apply_lora(model, lora: LoraSettings, roles: ModuleRoles | None = None):

@@ -29,7 +29,7 @@ ROLE_NAMES = {
     "language": ("language_model", "text_model", "llm"),
     "vision": ("vision_tower", "vision_model", "visual", "vpm"),
     "projector": ("multi_modal_projector", "connector", "merger", "mm_projector", "resampler"),
-}  # llm / vpm / resampler: MiniCPM-V (trust_remote_code; its names, not run here)
+}  # llm / vpm / resampler: MiniCPM-V (trust_remote_code; hpc_fed/model/interfaces/minicpmv.py)
 
 
 @dataclass(frozen=True)

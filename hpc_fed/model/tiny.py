@@ -130,14 +130,16 @@ BUILD_THREADS = 2  # torch threads of every tiny-model build (see make_tiny_mode
 # in NOT_WEIGHT_SOURCES.
 RECIPE_SOURCES = ("model/tiny.py", "model/prefit.py", "data/collate.py", "data/prompts.py",
                   "data/images.py", "data/records.py", "data/datasets/easyvqa.py",
-                  "data/datasets/easyvqa_tasks.py")
+                  "data/datasets/easyvqa_tasks.py", "model/interfaces/base.py")
 # Imported by a build without deciding its weights: package re-exports, errors, the held-out
 # accuracy the manifest reports (eval), model.config (its values enter the recipe themselves),
-# loading / roles (imported by hpc_fed.model's __init__, unused by the build).
+# loading / roles / hub and the other families' interfaces (imported by package __init__s,
+# unused by the build).
 NOT_WEIGHT_SOURCES = ("__init__.py", "data/__init__.py", "data/datasets/__init__.py",
                       "model/__init__.py", "eval/__init__.py", "errors.py", "eval/answers.py",
                       "eval/metrics.py", "eval/scoring.py", "model/config.py", "model/loading.py",
-                      "model/roles.py")
+                      "model/roles.py", "model/hub.py", "model/interfaces/__init__.py",
+                      "model/interfaces/minicpmv.py")
 RECIPE_PACKAGES = ("torch", "transformers", "tokenizers", "numpy", "pillow", "easy-vqa")
 
 

@@ -30,7 +30,8 @@ from hpc_fed.fed.regularizers import num_decoder_layers
 from hpc_fed.fed.sampling import assign_clients, sample_clients
 from hpc_fed.fed.state import FederatedState
 from hpc_fed.model.build import ensure_model
-from hpc_fed.model.loading import apply_lora, load_adapter, load_base_model, load_processor
+from hpc_fed.model.loading import (apply_lora, load_adapter, load_base_model, load_interface,
+                                   load_processor)
 from hpc_fed.model.roles import module_roles
 from hpc_fed.errors import ConfigError, HpcFedError
 from hpc_fed.runtime import checkpoint
@@ -71,7 +72,7 @@ class FederatedRun:
         with self.startup.phase("data"):
             processor = load_processor(cfg.model)
             self.collator = Collator(processor, cfg.data.prompt, cfg.data.list_options,
-                                     cfg.data.image_cache_mb)
+                                     cfg.data.image_cache_mb, interface=load_interface(cfg.model))
             self.data = self.build_data()
             check_scorable(self.data, cfg.eval.mode)
         self.data.primary_metric = headline_metric(self.data.primary_metric, cfg.eval.mode)
@@ -84,7 +85,7 @@ class FederatedRun:
             torch.manual_seed(cfg.fed.seed)  # adapter init: identical on every rank
             model = apply_lora(base, cfg.model.lora, roles)
         with self.startup.phase("engine_build"):
-            self.engine = ClientEngine(model, topo, cfg.train, self.dtype)
+            self.engine = ClientEngine(model, topo, cfg.train, self.dtype, interface=self.collator.interface)
         if cfg.train.zero_stage == 3 and topo.group_size == 1 and topo.is_main:
             log.warning("train.zero_stage=3 with client groups of one rank partitions nothing and "
                         "still pays ZeRO-3's per-module gather hooks (measured 1.8x ZeRO-2's local "

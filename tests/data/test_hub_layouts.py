@@ -285,7 +285,8 @@ def test_partitions_and_scenarios_select_rows_of_one_table():
 def test_a_hub_id_as_data_root_names_the_download_command():
     from hpc_fed.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="huggingface-cli download neuralcatcher/hateful_memes"):
+    with pytest.raises(ConfigError, match="hpc-fed download --dataset neuralcatcher/hateful_memes "
+                                          "--local-dir DIR"):
         load_config(None, ["data.name=hateful_memes", "data.root=neuralcatcher/hateful_memes"])
 
 
