@@ -4,7 +4,7 @@ ZeRO stage; a fresh optimizer per client."""
 from __future__ import annotations
 
 import torch
-from distributed_helpers import cpu_choice, spawn, tiny_run_config
+from distributed_helpers import cpu_choice, deepspeed_master, spawn, tiny_run_config
 
 
 def _zero_lr_worker(rank, world, model_dir, out_dir):
@@ -49,19 +49,6 @@ def test_written_adapter_is_where_the_next_step_starts(tiny_model_dir, tmp_path)
         assert not got[(2, False)] and not got[(3, False)], "without refresh ZeRO restores old weights"
 
 
-def _master(engine) -> dict[str, torch.Tensor]:
-    """The optimizer's fp32 master copy as DeepSpeed itself reports it (at ZeRO 1-3 through its
-    public helper, a collective per tensor at stage 3; at ZeRO 0 its whole fp32 copies)."""
-    from deepspeed.utils import safe_get_full_fp32_param
-
-    if engine.zero_stage == 0:
-        hp = {id(lp): m for lps, ms in zip(engine.optimizer.fp16_groups, engine.optimizer.fp32_groups)
-              for lp, m in zip(lps, ms)}
-        return {n: hp[id(p)].detach().float().clone() for n, p in zip(engine.names, engine.params)}
-    return {n: safe_get_full_fp32_param(p).detach().float().cpu().clone()
-            for n, p in zip(engine.names, engine.params)}
-
-
 def _module(engine) -> dict[str, torch.Tensor]:
     with engine.gathered():
         return {n: p.detach().clone() for n, p in zip(engine.names, engine.params)}
@@ -88,8 +75,12 @@ def _bf16_worker(rank, world, model_dir, out_dir):
     from hpc_fed.model.loading import apply_lora, load_base_model, load_processor
 
     out = {}
-    for stage in (0, 2, 3):
-        cfg = tiny_run_config(model_dir, out_dir, stage, world, extra=("train.precision=bf16",))
+    # ZeRO-3 twice: with every adapter tensor partitioned, and with DeepSpeed's default
+    # persistence threshold, under which the small LoRA tensors stay gathered between steps
+    for case, stage, persist in [("0", 0, 0), ("2", 2, 0), ("3", 3, 0), ("3 persistent", 3, 100000)]:
+        cfg = tiny_run_config(model_dir, out_dir, stage, world, extra=(
+            "train.precision=bf16",
+            f"train.deepspeed={{zero_optimization: {{stage3_param_persistence_threshold: {persist}}}}}"))
         topo = build_topology(world, cpu_choice())
         with base_model_loading(topo, cfg.train, torch.bfloat16):  # partitioned at ZeRO-3, as a run
             base = load_base_model(cfg.model, torch.bfloat16)
@@ -98,12 +89,14 @@ def _bf16_worker(rank, world, model_dir, out_dir):
         gen = torch.Generator().manual_seed(1)  # the same on both ranks
         x = {n: _off_grid(v.shape, gen) for n, v in engine.read_adapter().items()}
         engine.write_adapter(x)
-        written, master_before, module_before = engine.read_adapter(), _master(engine), _module(engine)
+        written, master_before = engine.read_adapter(), deepspeed_master(engine)
+        module_before = _module(engine)
         engine.start_client(lr=1e-6)
         batch = Collator(load_processor(cfg.model)).train_batch(load_easyvqa("test")[:4])
         engine.train_micro_batch(batch)
-        after, master_after, module_after = engine.read_adapter(), _master(engine), _module(engine)
-        out[stage] = {"x": x, "written": written, "master_before": master_before,
+        after, master_after = engine.read_adapter(), deepspeed_master(engine)
+        module_after = _module(engine)
+        out[case] = {"x": x, "written": written, "master_before": master_before,
                       "module_before": module_before, "after": after, "master_after": master_after,
                       "module_after": module_after, "delta": delta(after, x)}
     torch.save(out, f"{out_dir}/bf16_{rank}.pt")
@@ -116,18 +109,18 @@ def test_bf16_adapter_is_the_fp32_master_copy(tiny_model_dir, tmp_path):
     a client's delta is master-after minus master-before, exactly."""
     spawn(_bf16_worker, 2, tmp_path, tiny_model_dir, str(tmp_path))
     for r in range(2):
-        for stage, got in torch.load(tmp_path / f"bf16_{r}.pt").items():
+        for case, got in torch.load(tmp_path / f"bf16_{r}.pt").items():
             x = got["x"]
             assert all(not torch.equal(v, v.bfloat16().float()) for v in x.values())  # not bf16 values
             for n in x:
-                assert torch.equal(got["written"][n], x[n]), (stage, n)
-                assert torch.equal(got["master_before"][n], x[n]), (stage, n)
-                assert torch.equal(got["module_before"][n], x[n].bfloat16()), (stage, n)  # master, rounded
+                assert torch.equal(got["written"][n], x[n]), (case, n)
+                assert torch.equal(got["master_before"][n], x[n]), (case, n)
+                assert torch.equal(got["module_before"][n], x[n].bfloat16()), (case, n)  # master, rounded
                 # the step is below bf16's resolution: the module's weights did not move ...
-                assert torch.equal(got["module_after"][n], got["module_before"][n]), (stage, n)
+                assert torch.equal(got["module_after"][n], got["module_before"][n]), (case, n)
                 # ... the master copy did, and the adapter with it
-                assert torch.equal(got["after"][n], got["master_after"][n]), (stage, n)
+                assert torch.equal(got["after"][n], got["master_after"][n]), (case, n)
                 moved_master = got["master_after"][n] - got["master_before"][n]
-                assert torch.equal(got["delta"][n], moved_master), (stage, n)
+                assert torch.equal(got["delta"][n], moved_master), (case, n)
             moved = sum(int((got["delta"][n] != 0).sum()) for n in x) / sum(v.numel() for v in x.values())
-            assert moved > 0.9, (stage, moved)
+            assert moved > 0.9, (case, moved)
