@@ -18,7 +18,7 @@ import torch
 from hpc_fed.client.zero3_groups import partitioned_loading, scope_trace_check_to_group
 from hpc_fed.client.config import TrainConfig
 from hpc_fed.client.deepspeed_config import deepspeed_config
-from hpc_fed.client.master_copy import adapter_values, gathered
+from hpc_fed.client.master_copy import adapter_values
 from hpc_fed.client.optimizers import build_optimizer
 from hpc_fed.distributed.topology import Topology
 from hpc_fed.model.loading import trainable_parameters
@@ -68,20 +68,16 @@ class ClientEngine:
     def module(self):
         return self.engine.module
 
-    def gathered(self, modifier_rank=None):
-        """Full module parameters of the adapter under ZeRO-3 (a collective over the group); a
-        no-op otherwise."""
-        return gathered(self.params, self.zero_stage, modifier_rank)
-
     def read_adapter(self) -> dict[str, torch.Tensor]:
         """The full adapter as fp32 CPU tensors (identical on every rank of the group): the
-        optimizer's fp32 master copy under bf16. A collective over the group."""
+        optimizer's fp32 master copy under bf16. Every rank of the group calls it (it may run a
+        collective over the group)."""
         return dict(zip(self.names, self.values.read()))
 
     def write_adapter(self, state: dict[str, torch.Tensor]) -> None:
         """Load `state` into the live engine so that the next step starts from it exactly (the
-        fp32 master copy); the module's parameters get it in their own precision. A collective
-        over the group."""
+        fp32 master copy); the module's parameters get it in their own precision. Every rank of
+        the group calls it (it may run a collective over the group)."""
         self.values.write([state[n] for n in self.names])
 
     def _inner_optimizers(self):

@@ -50,7 +50,10 @@ def test_written_adapter_is_where_the_next_step_starts(tiny_model_dir, tmp_path)
 
 
 def _module(engine) -> dict[str, torch.Tensor]:
-    with engine.gathered():
+    """The module's own (bf16) adapter parameters, whole."""
+    from hpc_fed.client.master_copy import gathered
+
+    with gathered(engine.params, engine.zero_stage):
         return {n: p.detach().clone() for n, p in zip(engine.names, engine.params)}
 
 
