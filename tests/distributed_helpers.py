@@ -54,3 +54,16 @@ def tiny_run_config(model_dir, out_dir, stage, ranks_per_client, extra=()):
         "train.micro_batch_size=4", "train.lr=0.01", f"train.zero_stage={stage}",
         "train.deepspeed={zero_optimization: {stage3_param_persistence_threshold: 0}}",
         "eval.every=1", "eval.batch_size=8", f"output.dir={out_dir}", *extra])
+
+
+def deepspeed_master(engine) -> dict[str, torch.Tensor]:
+    """The optimizer's fp32 master copy as DeepSpeed itself reports it (at ZeRO 1-3 through its
+    public helper, a collective per tensor at stage 3; at ZeRO 0 its whole fp32 copies)."""
+    from deepspeed.utils import safe_get_full_fp32_param
+
+    if engine.zero_stage == 0:
+        hp = {id(lp): m for lps, ms in zip(engine.optimizer.fp16_groups, engine.optimizer.fp32_groups)
+              for lp, m in zip(lps, ms)}
+        return {n: hp[id(p)].detach().float().clone() for n, p in zip(engine.names, engine.params)}
+    return {n: safe_get_full_fp32_param(p).detach().float().cpu().clone()
+            for n, p in zip(engine.names, engine.params)}

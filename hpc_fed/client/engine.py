@@ -1,9 +1,10 @@
 """One DeepSpeed engine per client group, built once and reused for every client it trains.
 
-Between clients the engine is not rebuilt: the global adapter is written into it (and into
-ZeRO's own fp32 master copy, which would otherwise overwrite it at the next step), the
-optimizer state is cleared so each client starts a fresh AdamW, and the round's learning rate
-is set.
+Between clients the engine is not rebuilt: the global adapter is written into it (into the
+optimizer's fp32 master copy, which the next step starts from, and the module's parameters),
+the optimizer state is cleared so each client starts a fresh AdamW, and the round's learning
+rate is set. The adapter is read from and written to its full-precision values
+(hpc_fed/client/master_copy.py): under bf16 that is the fp32 master copy, not the rounded module.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 from hpc_fed.client.zero3_groups import partitioned_loading, scope_trace_check_to_group
 from hpc_fed.client.config import TrainConfig
 from hpc_fed.client.deepspeed_config import deepspeed_config
+from hpc_fed.client.master_copy import adapter_values
 from hpc_fed.client.optimizers import build_optimizer
 from hpc_fed.distributed.topology import Topology
 from hpc_fed.model.interfaces.base import ModelInterface, to_device
@@ -49,6 +51,11 @@ class ClientEngine:
         named = trainable_parameters(model)
         self.names = [n for n, _ in named]
         params = [p for _, p in named]
+        for p in params:
+            # DeepSpeed casts a module to bf16 itself, except a ZeRO-3 one created partitioned
+            # (base_model_loading), where peft's fp32 LoRA next to the bf16 base fails its build
+            if p.dtype != dtype:
+                p.data = p.data.to(dtype)
         optimizer = build_optimizer(cfg.optimizer, params, cfg.lr, cfg.weight_decay, cfg.adam_betas)
         # DeepSpeed picks its device from LOCAL_RANK unless told: ranks sharing a GPU
         # (distributed.backend=gloo) must use the one the topology chose.
@@ -59,33 +66,23 @@ class ClientEngine:
         self.params = [p for _, p in trainable_parameters(self.engine.module)]
         if [n for n, _ in trainable_parameters(self.engine.module)] != self.names:
             raise RuntimeError("DeepSpeed changed the set of trainable parameters")
+        self.values = adapter_values(self.params, self.optimizer, cfg.zero_stage, topo.client)
 
     @property
     def module(self):
         return self.engine.module
 
-    def gathered(self, modifier_rank=None):
-        """Full parameters under ZeRO-3 (a collective over the group); a no-op otherwise."""
-        if self.zero_stage == 3:
-            from deepspeed.runtime.zero import GatheredParameters
-
-            return GatheredParameters(self.params, modifier_rank=modifier_rank)
-        return contextlib.nullcontext()
-
     def read_adapter(self) -> dict[str, torch.Tensor]:
-        """The full adapter as fp32 CPU tensors (identical on every rank of the group)."""
-        with self.gathered():
-            return {n: p.detach().to("cpu", torch.float32).clone()
-                    for n, p in zip(self.names, self.params)}
+        """The full adapter as fp32 CPU tensors (identical on every rank of the group): the
+        optimizer's fp32 master copy under bf16. Every rank of the group calls it (it may run a
+        collective over the group)."""
+        return dict(zip(self.names, self.values.read()))
 
     def write_adapter(self, state: dict[str, torch.Tensor]) -> None:
-        """Load `state` into the live engine so that the next step starts from it."""
-        with self.gathered(modifier_rank=0), torch.no_grad():
-            for n, p in zip(self.names, self.params):
-                p.copy_(state[n].to(p.device, p.dtype))
-        refresh = getattr(self.optimizer, "refresh_fp32_params", None)
-        if refresh is not None:  # ZeRO / bf16 keep an fp32 master copy that step() writes back
-            refresh()
+        """Load `state` into the live engine so that the next step starts from it exactly (the
+        fp32 master copy); the module's parameters get it in their own precision. Every rank of
+        the group calls it (it may run a collective over the group)."""
+        self.values.write([state[n] for n in self.names])
 
     def _inner_optimizers(self):
         inner = getattr(self.optimizer, "optimizer", None)

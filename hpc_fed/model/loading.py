@@ -165,30 +165,51 @@ def trainable_parameters(model) -> list[tuple[str, torch.nn.Parameter]]:
     return [(n, p) for n, p in model.named_parameters() if p.requires_grad]
 
 
-def load_adapter(module, path: str) -> None:
-    """Write the saved adapter at `path` (peft format) into the peft `module`, whose LoRA was
-    built from model.lora; every adapter tensor must be found and fit, else one line naming
-    model.adapter (a different rank is refused earlier, by ModelConfig.check; here it would be a
-    shape mismatch). Under ZeRO-3 call it with the adapter gathered (ClientEngine.gathered)."""
-    from peft.utils import get_peft_model_state_dict, load_peft_weights, set_peft_model_state_dict
+def adapter_state(module, path: str) -> dict[str, torch.Tensor]:
+    """The saved adapter at `path` (peft format) for the peft `module`, whose LoRA was built from
+    model.lora, as the module's trainable parameter names -> the saved tensors in fp32, exactly
+    as saved (nothing passes through the module, whose parameters may be bf16 or partitioned).
+    Every adapter tensor must be found and fit, else one line naming model.adapter (a different
+    rank is refused earlier, by ModelConfig.check)."""
+    from peft.utils import get_peft_model_state_dict, load_peft_weights
 
     where = f"model.adapter ({path})"
     try:
         weights = load_peft_weights(path, device="cpu")
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{where}: its weights cannot be read ({str(exc).splitlines()[0][:200]})") from None
-    missing = sorted(set(get_peft_model_state_dict(module)) - set(weights))
+    params = trainable_parameters(module)
+    # peft's own naming: each parameter's index goes through the saving code as its value
+    markers = {n: torch.tensor([i]) for i, (n, _) in enumerate(params)}
+    saved_as = {int(v): k for k, v in get_peft_model_state_dict(module, state_dict=markers,
+                                                                save_embedding_layers=False).items()}
+    unsaved = [n for i, (n, _) in enumerate(params) if i not in saved_as]
+    if unsaved:
+        raise RuntimeError(f"peft saves no tensor for the trainable parameter {unsaved[0]}")
+    missing = sorted(k for k in saved_as.values() if k not in weights)
     if missing:
         raise ConfigError(f"{where} lacks {len(missing)} tensor(s) of the adapter model.lora builds "
                           f"(e.g. {missing[0]}); match model.lora.target_modules / scope / "
                           "modules_to_save to the run that saved it")
-    try:
-        result = set_peft_model_state_dict(module, weights)
-    except RuntimeError as exc:  # a shape mismatch
-        raise ConfigError(f"{where} does not fit the adapter model.lora builds: "
-                          f"{str(exc).splitlines()[0][:300]}") from None
-    unexpected = list(getattr(result, "unexpected_keys", []) or [])
+    unexpected = sorted(set(weights) - set(saved_as.values()))
     if unexpected:
         raise ConfigError(f"{where} holds {len(unexpected)} tensor(s) this adapter does not have "
                           f"(e.g. {unexpected[0]}); match model.lora.target_modules / scope / "
                           "modules_to_save to the run that saved it")
+    state = {}
+    for i, (n, p) in enumerate(params):
+        value, shape = weights[saved_as[i]], tuple(getattr(p, "ds_shape", p.shape))
+        if tuple(value.shape) != shape:
+            raise ConfigError(f"{where} does not fit the adapter model.lora builds: {saved_as[i]} "
+                              f"has shape {tuple(value.shape)}, the model's {shape}")
+        state[n] = value.to(torch.float32)
+    return state
+
+
+def load_adapter(module, path: str) -> None:
+    """Write the saved adapter at `path` into the peft `module`'s parameters (checked as in
+    adapter_state); a run loads it through ClientEngine.write_adapter instead."""
+    state = adapter_state(module, path)
+    with torch.no_grad():
+        for n, p in trainable_parameters(module):
+            p.copy_(state[n].to(p.dtype))

@@ -30,7 +30,7 @@ from hpc_fed.fed.regularizers import num_decoder_layers
 from hpc_fed.fed.sampling import assign_clients, sample_clients
 from hpc_fed.fed.state import FederatedState
 from hpc_fed.model.build import ensure_model
-from hpc_fed.model.loading import (apply_lora, load_adapter, load_base_model, load_interface,
+from hpc_fed.model.loading import (adapter_state, apply_lora, load_base_model, load_interface,
                                    load_processor)
 from hpc_fed.model.roles import module_roles
 from hpc_fed.errors import ConfigError, HpcFedError
@@ -92,9 +92,7 @@ class FederatedRun:
                         "step on the CPU); use train.zero_stage=2, or fed.ranks_per_client > 1 for "
                         "a model that needs partitioning")
         if cfg.model.adapter:  # start from a saved adapter (hpc-fed eval, or a warm start)
-            with self.engine.gathered(modifier_rank=0):
-                load_adapter(self.engine.module, cfg.model.adapter)
-            self.engine.write_adapter(self.engine.read_adapter())  # ZeRO's fp32 copy too
+            self.engine.write_adapter(adapter_state(self.engine.module, cfg.model.adapter))
         self.method = method_from_config(cfg.fed, self.engine.names, num_decoder_layers(model.config),
                                          roles.language)
         self.state = FederatedState(round=0, global_adapter=self._broadcast_initial(),
@@ -329,11 +327,14 @@ class FederatedRun:
                    if self.topo.is_main else {}), **extra}  # rank 0 writes results.json
 
     def save_adapter(self) -> None:
+        """The global adapter as peft saves it (loadable with PeftModel.from_pretrained), in fp32
+        whatever the training precision: the values themselves, not the module's rounded copy."""
         if not self.cfg.output.save_adapter:
             return
-        self.engine.write_adapter(self.state.global_adapter)
-        with self.engine.gathered():
-            if self.topo.is_main:
-                self.engine.module.save_pretrained(str(self.rundir.adapter_dir),
-                                                   safe_serialization=True)
+        if self.topo.is_main:
+            module = self.engine.module
+            values = module.state_dict()  # peft picks the adapter's entries by their names
+            values.update(self.state.global_adapter)
+            module.save_pretrained(str(self.rundir.adapter_dir), safe_serialization=True,
+                                   state_dict=values)
         self.topo.world.barrier()
