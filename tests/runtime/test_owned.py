@@ -85,3 +85,21 @@ def test_a_single_file_is_replaced_only_when_hpc_fed_wrote_it(tmp_path):
     (tmp_path / "a.png").write_bytes(b"\x89PNG....tEXtSoftware\x00Matplotlib version3")
     assert starts_with(b"Matplotlib", within=256)(tmp_path / "a.png")
     assert not starts_with(b"# title\n")(tmp_path / "a.png")
+
+
+def test_data_describe_json_replaces_only_a_partition_it_wrote(tmp_path, capsys):
+    from cli_helpers import QUICK
+
+    from hpc_fed.cli import main
+
+    out = tmp_path / "partition.json"
+    args = ["data", "describe", "--config", QUICK, "data.max_train_samples=40", "fed.num_clients=2",
+            "fed.sample_clients=2"]
+    assert main([*args, "--json", str(out)]) == 0
+    assert main([*args, "--json", str(out)]) == 0  # its own: replaced
+    assert json.loads(out.read_text())["dataset"] == "easyvqa"
+    config = tmp_path / "quickstart.yaml"
+    config.write_text("fed:\n  rounds: 8\n")
+    assert main([*args, "--json", str(config)]) == 2
+    assert "--json " + str(config) + " exists and is not a file hpc_fed wrote" in capsys.readouterr().err
+    assert config.read_text() == "fed:\n  rounds: 8\n"
