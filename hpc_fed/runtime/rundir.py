@@ -76,8 +76,9 @@ class RunDir:
         return self.path / "adapter"
 
     def start(self, cfg: RunConfig, resumed_round: int | None) -> None:
-        """Once startup succeeded: write config.yaml; a fresh run clears what an earlier one
-        left, a resumed run keeps the metrics of the rounds before `resumed_round`."""
+        """Once startup succeeded: mark the directory (hpc_fed.json) and write config.yaml; a
+        fresh run removes what an earlier one left (REPLACED, nothing else), a resumed run keeps
+        the metrics of the rounds before `resumed_round`."""
         if not self.is_main:
             return
         claim(self.path, cfg.output.kind, what="output.dir")  # as open() found it, now marked
