@@ -9,7 +9,6 @@ import argparse
 import importlib
 import logging
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -29,19 +28,22 @@ PASS_THROUGH = {  # subcommands with their own parser: name -> (module, function
 
 
 def _make_tiny(args) -> int:
-    from hpc_fed.model.config import TinyModelConfig
+    from hpc_fed.errors import HpcFedError
     from hpc_fed.model.build import build_tiny_atomically
+    from hpc_fed.model.config import TinyModelConfig
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     out = Path(args.dir)
-    if out.exists():
-        if not args.force:
-            print(f"hpc-fed: error: {out} exists; pass --force to rebuild it", file=sys.stderr)
-            return 2
-        shutil.rmtree(out)
+    if out.exists() and not args.force:
+        print(f"hpc-fed: error: {out} exists; pass --force to rebuild it", file=sys.stderr)
+        return 2
     cfg = TinyModelConfig(prefit_steps=args.prefit_steps, prefit_questions=args.prefit_questions,
                           seed=args.seed)
-    manifest = build_tiny_atomically(out, cfg)
+    try:  # --force replaces a tiny model (its manifest says so) once the new one is built
+        manifest = build_tiny_atomically(out, cfg, replace=args.force)
+    except HpcFedError as exc:
+        print(f"hpc-fed: error: {exc}", file=sys.stderr)
+        return 2
     print(f"tiny model written to {out}: {manifest}")
     return 0
 
@@ -53,6 +55,7 @@ def _data_describe(args, rest: list[str]) -> int:
     from hpc_fed.config import load_config
     from hpc_fed.data.federated import build_federated_data, describe_table, partition_summary
     from hpc_fed.errors import HpcFedError
+    from hpc_fed.runtime.owned import json_with, write_new_or_owned
 
     try:
         cfg = load_config(args.config, rest)
@@ -62,7 +65,12 @@ def _data_describe(args, rest: list[str]) -> int:
         return 2
     print(describe_table(summary))
     if args.json:
-        Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
+        try:  # replaces only a partition hpc_fed wrote (a typo must not clobber another file)
+            write_new_or_owned(Path(args.json), json.dumps(summary, indent=2) + "\n",
+                               json_with("dataset", "scheme", "clients"), what="--json")
+        except HpcFedError as exc:
+            print(f"hpc-fed: error: {exc}", file=sys.stderr)
+            return 2
         print(f"partition written to {args.json}")
     return 0
 
@@ -108,7 +116,9 @@ def _main(argv: list[str], console: bool) -> int:
     mp.add_argument("--prefit-questions", choices=("open", "all"), default="open",
                     help="open: shape / colour questions only (default); all: yes/no too")
     mp.add_argument("--seed", type=int, default=0, help="seed of the weights and the pre-fit")
-    mp.add_argument("--force", action="store_true", help="replace DIR if it exists")
+    mp.add_argument("--force", action="store_true",
+                    help="replace the tiny model in DIR (a folder without its hpc_fed_tiny.json is "
+                         "never replaced)")
     dp = sub.add_parser(
         "data", help="inspect a config's federated data: `data describe --config C`",
         description="Load a config's dataset, partition it over fed.num_clients clients and apply "

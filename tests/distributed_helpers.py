@@ -38,8 +38,10 @@ def cpu_choice():
 
 
 def spawn(fn, world: int, tmp_path: Path, *args) -> None:
-    """Run fn(rank, world, *args) on `world` gloo ranks; a failure in any rank fails the test."""
-    init_file = str(tmp_path / f"init-{os.getpid()}-{id(fn)}")
+    """Run fn(rank, world, *args) on `world` gloo ranks; a failure in any rank fails the test.
+    The rendezvous file lies beside tmp_path, not in it: tests give tmp_path to runs as their
+    output.dir, which must hold nothing hpc_fed did not write."""
+    init_file = str(tmp_path.parent / f".rdzv-{tmp_path.name}-{os.getpid()}-{id(fn)}")
     mp.spawn(_worker, args=(world, init_file, fn, args), nprocs=world, join=True)
 
 

@@ -11,7 +11,8 @@ groups, ...), so a slow minute of a shared machine hits both; the summary gives 
 the spread. Round 0 (warm-up) is left out of every steady-state figure and reported apart.
 
 Output: OUT/<variant>-<repeat>/ (normal run directories with their own bench.json) and
-OUT/bench.json, the summary; OUT is an `output.dir=` override or runs/bench-<time>.
+OUT/bench.json, the summary; OUT is an `output.dir=` override or runs/bench-<time>. OUT must be
+new, empty, or an earlier bench folder (output.kind=bench; hpc_fed/runtime/owned.py).
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ def table(summary: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from hpc_fed.launch.node import check, launch
+    from hpc_fed.runtime.owned import claim
     from hpc_fed.runtime.rundir import split_output_dir
 
     p = build_parser()
@@ -98,8 +100,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.rounds < 1 or args.repeats < 1:
             raise HpcFedError(f"--rounds ({args.rounds}) and --repeats ({args.repeats}) must be >= 1")
         root, base = split_output_dir(args.overrides, "bench")
+        base = [*base, "output.kind=bench"]  # its folders are never a training run's (owned.py)
         cfg = check(argparse.Namespace(**{**vars(args), "overrides": [*base, f"output.dir={root}/groups-0"]}),
                     "hpc-fed bench")
+        claim(root, "bench", what="output.dir")
         group = cfg.fed.ranks_per_client
         variants = [("groups", args.nproc)]
         if args.compare_groups:
@@ -110,7 +114,6 @@ def main(argv: list[str] | None = None) -> int:
     except HpcFedError as exc:
         print(f"hpc-fed: error: {exc}", file=sys.stderr)
         return 2
-    root.mkdir(parents=True, exist_ok=True)
     found: dict[str, list[dict]] = {name: [] for name, _ in variants}
     sequential: list[dict] = []
     for k in range(args.repeats):

@@ -116,6 +116,7 @@ def run(cfg, rounds: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     from hpc_fed.config import load_config
     from hpc_fed.errors import HpcFedError
+    from hpc_fed.runtime.owned import json_with, replace_problem, write_new_or_owned
 
     p = argparse.ArgumentParser(prog="hpc_fed.bench.sequential", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -126,14 +127,17 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "0")) or torch.get_num_threads())
+    ours = json_with("round_seconds", "share_in_trainer_train")  # an earlier result of this loop
     try:
+        problem = replace_problem(Path(args.out), ours, what="--out")
+        if problem:  # before minutes of training
+            raise HpcFedError(problem)
         cfg = load_config(args.config, args.overrides)
         result = run(cfg, args.rounds)
+        write_new_or_owned(Path(args.out), json.dumps(result, indent=2) + "\n", ours, what="--out")
     except HpcFedError as exc:
         print(f"hpc-fed: error: {exc}", file=sys.stderr)
         return 2
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"sequential loop: round {result['round_seconds']['median']} s (median); "
           f"{result['share_in_trainer_train']:.0%} inside trainer.train", flush=True)
     return 0

@@ -7,7 +7,9 @@ same metrics and views as a run, sharded over --nproc ranks (torchrun, as `hpc-f
 
 Without --config the adapter's run directory config (DIR/../config.yaml) is used, so the LoRA
 settings match the adapter. Results go to results.json in output.dir (default runs/eval-<time>):
-"final" holds the metrics (with the views of eval.modalities and a per-class report).
+"final" holds the metrics (with the views of eval.modalities and a per-class report). output.dir
+must be new, empty, or an earlier evaluation (which is replaced); a training run's directory, or
+any folder hpc_fed did not write as an evaluation, is refused before anything starts.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         out, rest = split_output_dir(args.overrides, "eval")
         overrides = rest + [
             "baseline=zero_shot", *([f"model.adapter={args.adapter}"] if args.adapter else []),
-            "output.save_adapter=false",
+            "output.save_adapter=false", "output.kind=eval",  # never a run's directory (owned.py)
             "output.overwrite=true", "checkpoint.resume=false", f"output.dir={out}"]
         launch_args = argparse.Namespace(nproc=args.nproc, nnodes=1, rdzv_endpoint=None,
                                          rdzv_id="hpc-fed-eval", max_restarts=0, config=config,

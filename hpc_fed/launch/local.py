@@ -2,8 +2,11 @@
 
 Each entry runs `python -m hpc_fed.cli launch --nproc N --config <base> <overrides...>`
 (`train` instead of `launch` when N is 1) with stdout and stderr in `<run_dir>/log.txt`.
-Entries whose results.json exists are skipped (unless `force`); a failed entry is reported
-(tail of its log) and the rest still run. The console gets one line per entry and a summary.
+Entries whose results.json exists are skipped (unless `force`: the rerun gets
+output.overwrite=true, so the finished run is replaced only once the new one has started); a
+failed entry is reported (tail of its log) and the rest still run. An entry's run directory is
+claimed as hpc_fed's (hpc_fed/runtime/owned.py) before its log is written: a folder hpc_fed did
+not write fails that entry and is left as it was. The console gets one line per entry and a summary.
 With jobs x nproc processes at once, each gets cores / (jobs x nproc) torch threads
 (OMP_NUM_THREADS, unless set already), so concurrent entries do not oversubscribe the cores; on
 a GPU machine each running entry gets its own nproc GPUs (CUDA_VISIBLE_DEVICES), and a
@@ -29,17 +32,20 @@ from typing import TextIO
 
 from hpc_fed.benchmark.matrix import Entry, Matrix
 from hpc_fed.errors import HpcFedError
+from hpc_fed.runtime.owned import claim
 from hpc_fed.runtime.stop import EXIT_STOPPED
 
 LOG_TAIL_LINES = 25
 
 
 def command_for(entry: Entry, base: str, nproc: int) -> list[str]:
-    """The argv that runs one entry (tests monkeypatch this to avoid training)."""
+    """The argv that runs one entry (tests monkeypatch this to avoid training); a done entry
+    runs again only when forced, replacing its finished run."""
+    overrides = [*entry.overrides, *(["output.overwrite=true"] if entry.done else [])]
     if nproc == 1:
-        return [sys.executable, "-m", "hpc_fed.cli", "train", "--config", base, *entry.overrides]
+        return [sys.executable, "-m", "hpc_fed.cli", "train", "--config", base, *overrides]
     return [sys.executable, "-m", "hpc_fed.cli", "launch", "--nproc", str(nproc), "--config", base,
-            *entry.overrides]
+            *overrides]
 
 
 def shell_line(entry: Entry, base: str, nproc: int) -> str:
@@ -121,8 +127,11 @@ def gpu_slots(nproc: int, jobs: int, gpu_ids: list[str]) -> list[dict[str, str]]
 def run_entry(entry: Entry, base: str, nproc: int, env: dict[str, str] | None = None
               ) -> tuple[bool, float, str]:
     """Run one entry to completion; (succeeded, seconds, why it failed)."""
-    entry.run_dir.mkdir(parents=True, exist_ok=True)
-    entry.results_path.unlink(missing_ok=True)  # a stale file must not pass a failed rerun as done
+    try:
+        claim(entry.run_dir, "run", what="output.dir")
+    except HpcFedError as exc:
+        return False, 0.0, str(exc)
+    before = _identity(entry.results_path)  # a forced rerun's old results.json must not pass as done
     cmd = command_for(entry, base, nproc)
     start = time.time()
     with open(entry.log_path, "w") as log:
@@ -135,9 +144,19 @@ def run_entry(entry: Entry, base: str, nproc: int, env: dict[str, str] | None = 
         return False, seconds, "stopped before its last round (exit 75): running it again continues it"
     if rc != 0:
         return False, seconds, f"exit code {rc}"
-    if not entry.done:
+    if not entry.done or _identity(entry.results_path) == before:
         return False, seconds, "exited 0 but wrote no results.json"
     return True, seconds, ""
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(inode, mtime) of a file, None when absent: results.json is written through a rename, so
+    a new one always differs."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
 
 
 def build_tiny_bases(matrix: Matrix, entries: list[Entry], say) -> None:

@@ -181,6 +181,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def submit(args, ex, matrix, entries, todo, folder: Path, report_dir: Path, tasks: int) -> int:
     """One SLURM job array of the entries not done; wait for it unless --detach."""
+    from hpc_fed.runtime.owned import json_with, replace_problem, write_new_or_owned
+
+    ours = json_with("index", "name", "job_id")  # an earlier sweep's job list
+    problem = replace_problem(folder / "sweep.json", ours, what="the job list")
+    if problem:
+        print(f"hpc-fed sweep: error: {problem} (or pass another --folder)", file=sys.stderr)
+        return 2
     cwd = str(Path.cwd())
     for e in todo:
         e.run_dir.mkdir(parents=True, exist_ok=True)
@@ -200,8 +207,12 @@ def submit(args, ex, matrix, entries, todo, folder: Path, report_dir: Path, task
         return 2
     record = [{"index": e.index, "name": e.name, "job_id": j.job_id, "log": str(j.paths.stdout)}
               for e, j in zip(todo, jobs)]
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "sweep.json").write_text(json.dumps(record, indent=2) + "\n")
+    try:
+        write_new_or_owned(folder / "sweep.json", json.dumps(record, indent=2) + "\n", ours,
+                           what="the job list")
+    except HpcFedError as exc:
+        print(f"hpc-fed sweep: warning: job ids not recorded: {exc}; they are "
+              + ", ".join(str(r["job_id"]) for r in record), file=sys.stderr)
     if args.detach:
         print(f"submitted; job ids in {folder / 'sweep.json'}; when they finish: "
               f"hpc-fed report {matrix.output_root} --out {report_dir}")

@@ -11,30 +11,49 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from hpc_fed.errors import ConfigError
 from hpc_fed.model.config import TINY, ModelConfig
+from hpc_fed.runtime.owned import remove_owned
 
 log = logging.getLogger(__name__)
 
 
-def build_tiny_atomically(path: Path, tiny_cfg) -> dict:
-    """Build into a temporary sibling folder and rename, so a half-built model never appears."""
-    from hpc_fed.model.tiny import make_tiny_model
+def replace_problem(path: Path) -> str | None:
+    """Why `path` must not be replaced by a tiny model, or None: it does not exist, is an empty
+    folder, or holds a tiny model (its manifest)."""
+    from hpc_fed.model.tiny import MANIFEST
 
+    if not path.exists() or (path.is_dir() and not any(path.iterdir())) or (path / MANIFEST).is_file():
+        return None
+    return (f"{path} is not a tiny model hpc_fed built (it has no {MANIFEST}), and hpc_fed never "
+            "replaces or removes such a folder; choose another folder, or move it away")
+
+
+def build_tiny_atomically(path: Path, tiny_cfg, replace: bool = False) -> dict:
+    """Build into a temporary sibling folder and rename, so a half-built model never appears.
+    A tiny model already at `path` is replaced when outdated, or always with `replace`, once the
+    new one is built; anything else there is never touched (replace_problem)."""
+    from hpc_fed.model.tiny import MANIFEST, make_tiny_model
+
+    problem = replace_problem(path)
+    if problem:  # before a build of minutes
+        raise ConfigError(problem)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
     try:
         manifest = make_tiny_model(tmp, tiny_cfg)
-        if path.exists() and is_stale_tiny(path, tiny_cfg):  # replace an outdated build
+        if path.exists() and (replace or is_stale_tiny(path, tiny_cfg)) and (path / MANIFEST).is_file():
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}-old-", dir=path.parent))
             os.rename(path, old / "model")
-            shutil.rmtree(old, ignore_errors=True)
+            remove_owned(old / "model", owner=old / "model", marker=MANIFEST)
+            old.rmdir()
         try:
-            os.rename(tmp, path)
+            os.rename(tmp, path)  # also onto an empty folder
         except OSError:  # another process finished first: keep theirs
-            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(tmp, ignore_errors=True)  # made by this call, above
         return manifest
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)  # made by this call, above
         raise
 
 

@@ -6,8 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from hpc_fed.errors import HpcFedError
 from hpc_fed.report.collect import ReportError, collect
-from hpc_fed.report.tables import by_dataset, condition_warnings, markdown_report, write_csv
+from hpc_fed.report.tables import WRITTEN, by_dataset, condition_warnings, markdown_report, write_csv
+from hpc_fed.runtime.owned import replace_problem
 
 DESCRIPTION = """\
 Collect finished runs (directories holding results.json; a folder is searched recursively) and
@@ -15,6 +17,7 @@ write into --out: results.csv (one row per run), results.md (per dataset, the pa
 methods x settings grouped by scenario, mean ± std over seeds, best FL method in bold, plus a
 robustness table when runs scored no_image/no_text views) and PNG plots (curves_<dataset>_<setting>.png,
 scenarios_<dataset>.png). Runs are labelled by results.json's tags, or from config.yaml when absent.
+A file of one of these names already in --out is replaced only when hpc-fed report wrote it.
 """
 
 
@@ -43,13 +46,21 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"hpc-fed report: error: cannot create --out {out}: {exc}", file=sys.stderr)
         return 2
-    written = [out / "results.csv", out / "results.md"]
+    written = [out / name for name in WRITTEN]
+    problems = [p for path in written if (p := replace_problem(path, WRITTEN[path.name], what="--out file"))]
+    if problems:
+        print(f"hpc-fed report: error: {problems[0]}", file=sys.stderr)
+        return 2
     write_csv(col, written[0])
     written[1].write_text(markdown_report(col, args.metric))
     if not args.no_plots:
         from hpc_fed.report.plots import write_plots
 
-        written += write_plots(col.runs, out, args.metric)
+        try:
+            written += write_plots(col.runs, out, args.metric)
+        except HpcFedError as exc:
+            print(f"hpc-fed report: error: {exc}", file=sys.stderr)
+            return 2
     datasets = by_dataset(col.runs)
     print(f"runs found: {len(col.runs)} ({len(datasets)} dataset(s): {', '.join(datasets)})"
           + (f"; {len(col.superseded)} superseded by newer identical-tag runs" if col.superseded else ""))

@@ -6,6 +6,9 @@
   scenarios_<dataset>.png         one subplot per scenario: x = settings, bars = FL methods and
                                   per-setting baselines (hatched), error bars = ± sample std;
                                   setting-independent baselines (zero-shot) as dashed lines
+
+An existing PNG of the same name is replaced only when matplotlib wrote it (its Software chunk),
+never another file.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ import statistics
 from pathlib import Path
 
 from matplotlib.ticker import MaxNLocator, PercentFormatter
+
+from hpc_fed.errors import ConfigError
+from hpc_fed.runtime.owned import replace_problem, starts_with
 
 from hpc_fed.report.collect import (
     ALL,
@@ -37,6 +43,17 @@ SCENARIO_AXIS = {"aligned": "Dirichlet α (label skew; smaller = more skewed)",
                  "hybrid": "p (probability a client keeps each modality)"}
 SCENARIO_TITLE = {"aligned": "aligned (both modalities)", "missing": "missing modalities",
                   "cross": "cross-modal", "hybrid": "hybrid"}
+
+
+PNG_WRITTEN = starts_with(b"Matplotlib", within=256)  # the Software text chunk of savefig's PNGs
+
+
+def _save(fig, path: Path) -> None:
+    """fig.savefig(path) unless path is a file hpc-fed report did not write (ConfigError)."""
+    problem = replace_problem(path, PNG_WRITTEN, what="the plot")
+    if problem:
+        raise ConfigError(problem)
+    fig.savefig(path)
 
 
 def _figure(width: float, height: float):
@@ -151,7 +168,7 @@ def plot_curves(runs: list[Run], metric: str, out: Path, names_with_scenario: bo
         stem = (safe_name("curves", dataset, column[0], column[1]) if names_with_scenario
                 else safe_name("curves", dataset, column[1]))
         path = out / f"{stem}.png"
-        fig.savefig(path)
+        _save(fig, path)
         written.append(path)
     return written
 
@@ -215,7 +232,7 @@ def plot_scenarios(runs: list[Run], metric: str, out: Path) -> Path | None:
     fig.legend([handles[m] for m in ordered], [handles[m].get_label() for m in ordered],
                loc="outside lower center", ncols=min(len(ordered), 8), fontsize="small")
     path = out / f"{safe_name('scenarios', dataset)}.png"
-    fig.savefig(path)
+    _save(fig, path)
     return path
 
 

@@ -1,4 +1,6 @@
-"""results.csv (one row per run) and results.md (the paper's tables, one per dataset)."""
+"""results.csv (one row per run) and results.md (the paper's tables, one per dataset). An
+existing file of either name is replaced only when it is one hpc-fed report wrote (WRITTEN:
+its first bytes), never a user's file of the same name."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hpc_fed.data.scenarios import VIEWS as _SCENARIO_VIEWS
+from hpc_fed.runtime.owned import starts_with
 from hpc_fed.report.collect import (
     ALL,
     METRIC_ORDER,
@@ -28,6 +31,9 @@ from hpc_fed.report.collect import (
 )
 
 VIEWS = tuple(_SCENARIO_VIEWS)
+MARKDOWN_TITLE = "# Federated MLLM benchmark report"
+WRITTEN = {"results.csv": starts_with(",".join(TAG_KEYS).encode() + b","),  # file -> recogniser
+           "results.md": starts_with(MARKDOWN_TITLE.encode() + b"\n")}
 
 
 # --- aggregation -------------------------------------------------------------------------------
@@ -260,7 +266,7 @@ def condition_warnings(runs: list[Run]) -> list[str]:
 
 
 def markdown_report(col: Collection, metric: str | None = None) -> str:
-    lines = ["# Federated MLLM benchmark report", "",
+    lines = [MARKDOWN_TITLE, "",
              f"{len(col.runs)} run(s), {len(col.incomplete)} incomplete, "
              f"{len(col.superseded)} superseded by a newer run with the same tags.", ""]
     for dataset, runs in by_dataset(col.runs).items():

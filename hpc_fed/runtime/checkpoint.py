@@ -9,6 +9,8 @@
 
 A checkpoint is written into a temporary sibling folder and renamed, so a `round-*` folder is
 complete or absent; a crash mid-write leaves a `.tmp-*` folder that is ignored and cleaned up.
+Checkpoints are removed (pruned, replaced) only inside a run directory that hpc_fed marked as
+its own (hpc_fed/runtime/owned.py): `root` is always `<run dir>/checkpoints`.
 Only safetensors and JSON are written: nothing is read back with pickle. Every random draw of a
 run (client sampling, partitions, data order, dropout) is keyed by (seed, round, ...), so the
 round index is the whole RNG position: a resumed run is the uninterrupted run, bit for bit.
@@ -28,6 +30,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from hpc_fed.errors import ConfigError
+from hpc_fed.runtime.owned import remove_owned
 
 FORMAT = 1
 _NAME = re.compile(r"^round-(\d{6})$")
@@ -84,10 +87,10 @@ def save(root: Path, ckpt: Checkpoint, keep: int) -> Path:
         meta = {**ckpt.meta, "format": FORMAT, "round": ckpt.round, "method": ckpt.method_state["name"]}
         (tmp / "state.json").write_text(json.dumps(meta, indent=2) + "\n")
         if final.exists():  # the same round saved again (a resumed stop): replace it
-            shutil.rmtree(final)
+            remove_owned(final, owner=root.parent)
         os.rename(tmp, final)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)  # made by this call, above
         raise
     prune(root, keep)
     return final
@@ -113,11 +116,10 @@ def latest(root: Path) -> Path | None:
 
 
 def prune(root: Path, keep: int) -> None:
-    """Remove all but the newest `keep` checkpoints and any half-written folder."""
-    for path in complete(root)[:-keep] if keep > 0 else complete(root):
-        shutil.rmtree(path, ignore_errors=True)
-    for stale in root.glob(".tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+    """Remove all but the newest `keep` checkpoints and any half-written folder (root is
+    `<run dir>/checkpoints`; a ConfigError when that run directory has no hpc_fed marker)."""
+    for path in [*(complete(root)[:-keep] if keep > 0 else complete(root)), *root.glob(".tmp-*")]:
+        remove_owned(path, owner=root.parent)
 
 
 def load(path: Path) -> Checkpoint:

@@ -18,15 +18,22 @@ class OutputConfig:
     tags: Dict[str, str] = field(default_factory=dict)
     # Reuse a directory that holds a finished run (results.json) or an unfinished one: its
     # results, adapter and checkpoints are replaced once the new run has started. Without it
-    # such a directory is refused (a finished run) or continued (checkpoint.resume).
+    # such a directory is refused (a finished run) or continued (checkpoint.resume). Only a
+    # directory hpc_fed wrote for the same output.kind is ever reused (hpc_fed/runtime/owned.py).
     overwrite: bool = False
+    # What writes the directory, recorded in its hpc_fed.json: run | eval (set by hpc-fed eval) |
+    # bench (set by hpc-fed bench). A directory of one kind is never written by another.
+    kind: str = "run"
     # Experiment trackers that also get the config and each round's metrics (rank 0):
     # tensorboard | wandb | mlflow | trackio (each an optional extra; hpc_fed/runtime/tracking.py)
     report_to: List[str] = field(default_factory=list)
 
     def check(self) -> None:
+        from hpc_fed.runtime.owned import KINDS
         from hpc_fed.runtime.tracking import check_trackers
 
+        require(self.kind in KINDS, f"output.kind ({self.kind!r}) must be one of {', '.join(KINDS)} "
+                "(hpc-fed eval and hpc-fed bench set their own)")
         check_trackers(self.report_to)
 
 

@@ -10,24 +10,30 @@
   adapter/        the final global adapter, saved by peft (adapter_model.safetensors)
   tensorboard/, wandb/, mlflow/, trackio/
                   what output.report_to's trackers write (hpc_fed/runtime/tracking.py)
+  hpc_fed.json    the marker: hpc_fed wrote this directory, for output.kind (hpc_fed/runtime/owned.py)
 
 Only rank 0 writes. Opening a directory writes nothing: rank 0 decides what it holds (nothing,
 an unfinished run to continue, a finished run, which is refused unless output.overwrite) and
 tells every rank; `start` writes only once the run's model, data and engine are built, so a run
-that fails at startup leaves the directory as it was.
+that fails at startup leaves the directory as it was. A directory hpc_fed did not write for the
+run's output.kind (a user's folder, a training run under hpc-fed eval) is refused whatever
+output.overwrite says, and a run removes only the files above, each through owned.remove_owned.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
 from hpc_fed.config import RunConfig, to_container, to_yaml
 from hpc_fed.errors import ConfigError
 from hpc_fed.runtime import checkpoint
+from hpc_fed.runtime.owned import claim, claim_problem, remove_owned
 from hpc_fed.runtime.tracking import RUN_DIR_FOLDERS
+
+# what a fresh run removes (nothing else): its own results and the trackers' folders
+REPLACED = ("results.json", "adapter", "checkpoints", *RUN_DIR_FOLDERS)
 
 
 def split_output_dir(overrides: list[str], kind: str) -> tuple[Path, list[str]]:
@@ -74,18 +80,16 @@ class RunDir:
         return self.path / "adapter"
 
     def start(self, cfg: RunConfig, resumed_round: int | None) -> None:
-        """Once startup succeeded: write config.yaml; a fresh run clears what an earlier one
-        left, a resumed run keeps the metrics of the rounds before `resumed_round`."""
+        """Once startup succeeded: mark the directory (hpc_fed.json) and write config.yaml; a
+        fresh run removes what an earlier one left (REPLACED, nothing else), a resumed run keeps
+        the metrics of the rounds before `resumed_round`."""
         if not self.is_main:
             return
-        self.path.mkdir(parents=True, exist_ok=True)
-        (self.path / "stopped.json").unlink(missing_ok=True)
-        (self.path / "skipped.jsonl").unlink(missing_ok=True)
+        claim(self.path, cfg.output.kind, what="output.dir")  # as open() found it, now marked
+        for name in ("stopped.json", "skipped.jsonl", *(REPLACED if resumed_round is None else ())):
+            remove_owned(self.path / name, owner=self.path)
         metrics = self.path / "metrics.jsonl"
         if resumed_round is None:
-            (self.path / "results.json").unlink(missing_ok=True)
-            for old in (self.adapter_dir, self.checkpoints, *(self.path / f for f in RUN_DIR_FOLDERS)):
-                shutil.rmtree(old, ignore_errors=True)
             metrics.write_text("")
         else:
             rows = [line for line in (metrics.read_text().splitlines() if metrics.is_file() else [])
@@ -100,7 +104,7 @@ class RunDir:
     def finish(self) -> None:
         """The run is done (results.json written): its checkpoints are not needed any more."""
         if self.is_main:
-            shutil.rmtree(self.checkpoints, ignore_errors=True)
+            remove_owned(self.checkpoints, owner=self.path)
         self.close()
 
     def close(self) -> None:
@@ -140,6 +144,9 @@ def _round_of(line: str) -> float:
 
 def inspect(path: Path, cfg: RunConfig) -> tuple[str | None, str | None]:
     """(error, checkpoint to resume from) for a run about to use `path`."""
+    foreign = claim_problem(path, cfg.output.kind, what="output.dir")
+    if foreign:
+        return foreign, None
     if cfg.output.overwrite:
         return None, None
     newest = checkpoint.latest(path / "checkpoints")
@@ -172,8 +179,9 @@ def resume_mismatch(meta: dict, cfg: RunConfig, world_size: int, path: Path) -> 
 
 
 def preflight(cfg: RunConfig, world_size: int) -> str | None:
-    """Before any process starts (hpc-fed launch, hpc-fed prepare): the problem a run with `cfg`
-    would meet in output.dir (a finished run, a checkpoint it cannot continue), or None."""
+    """Before any process starts (hpc-fed launch, prepare, eval, bench): the problem a run with
+    `cfg` would meet in output.dir (a folder hpc_fed did not write for output.kind, a finished
+    run, a checkpoint it cannot continue), or None: the same check as RunDir.open's."""
     if not cfg.output.dir:
         return None  # a new timestamped directory
     path = Path(cfg.output.dir)

@@ -13,6 +13,7 @@ from hpc_fed.benchmark import cli
 from hpc_fed.benchmark.matrix import expand
 from hpc_fed.errors import HpcFedError
 from hpc_fed.launch import local
+from hpc_fed.runtime.owned import claim
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +23,7 @@ def full(tmp_path_factory):
 
 
 def _done(entry, accuracy=0.5):
-    entry.run_dir.mkdir(parents=True, exist_ok=True)
+    claim(entry.run_dir, "run", what="output.dir")  # as a run (or the runner) marks it
     entry.results_path.write_text(json.dumps({"final": {"accuracy": accuracy}}))
 
 
@@ -157,3 +158,39 @@ def test_the_tiny_base_is_built_once_before_entries_run_side_by_side(tmp_path):
     assert said == [f"building the tiny model in {tmp_path / 'tiny'} once for all entries"]
     build_tiny_bases(matrix, entries, said.append)  # built: nothing to say or do
     assert len(said) == 1
+
+
+def test_a_forced_rerun_replaces_a_finished_run_only_once_the_new_one_runs(tmp_path, capsys, monkeypatch):
+    """--force passes output.overwrite=true and leaves results.json to the run: a rerun that fails
+    before starting keeps the finished run, and one that exits 0 without a new results.json fails."""
+    monkeypatch.setattr(local, "build_tiny_bases", lambda *args: None)  # no model is loaded
+    path = write_matrix(tmp_path, SMALL)
+    entry = expand(path).entries[0]
+    _done(entry, accuracy=0.9)
+    commands, real = [], local.command_for
+
+    def fails_at_startup(entry, base, nproc):
+        commands.append(real(entry, base, nproc))
+        return [sys.executable, "-c", "raise SystemExit(2)"]
+
+    monkeypatch.setattr(local, "command_for", fails_at_startup)
+    assert cli.main([str(path), "--index", "0", "--force"]) == 1
+    assert commands[0][-1] == "output.overwrite=true"
+    assert json.loads(entry.results_path.read_text())["final"]["accuracy"] == 0.9
+    monkeypatch.setattr(local, "command_for", lambda entry, base, nproc: [sys.executable, "-c", "pass"])
+    assert cli.main([str(path), "--index", "0", "--force"]) == 1
+    assert "wrote no results.json" in capsys.readouterr().out
+
+
+def test_an_entry_folder_hpc_fed_did_not_write_fails_that_entry_untouched(tmp_path, capsys, fake_runs,
+                                                                         monkeypatch):
+    monkeypatch.setattr(local, "build_tiny_bases", lambda *args: None)  # no model is loaded
+    path = write_matrix(tmp_path, SMALL)
+    entry = expand(path).entries[0]
+    entry.run_dir.mkdir(parents=True)
+    (entry.run_dir / "log.txt").write_text("my own log")
+    assert cli.main([str(path), "--only", "*beta0.3*seed0"]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED" in out and "holds files hpc_fed did not write" in out
+    assert fake_runs == [] and [p.name for p in entry.run_dir.iterdir()] == ["log.txt"]
+    assert (entry.run_dir / "log.txt").read_text() == "my own log"

@@ -7,6 +7,8 @@ import sys
 
 from cli_helpers import QUICK, ROOT, SMOKE, cli, tiny_matrix
 
+from hpc_fed.runtime.owned import claim
+
 
 def test_prepare_output_evals_to_the_train_arguments(tmp_path):
     script = ('set -euo pipefail; eval "$(' + f"{sys.executable} -m hpc_fed.cli prepare {SMOKE} "
@@ -32,7 +34,7 @@ def test_prepare_exit_codes(tmp_path, tiny_model_dir):
     assert model.returncode == 2 and "does not exist" in model.stderr
     m = tiny_matrix(tmp_path, tiny_model_dir)
     done = tmp_path / "bench/memes/missing-beta0.5/FedAvg/seed0/results.json"
-    done.parent.mkdir(parents=True)
+    claim(done.parent, "run", what="output.dir")  # a finished run directory hpc_fed wrote
     done.write_text("{}")
     skip = cli("prepare", str(m), "--index", "0")
     assert skip.returncode == 3 and "already done" in skip.stderr

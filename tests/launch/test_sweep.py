@@ -7,10 +7,11 @@ import json
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 from cli_helpers import ROOT, cli, tiny_matrix
 
-from hpc_fed.launch.sweep import torch_env
+from hpc_fed.launch.sweep import submit, torch_env
 
 
 def test_torch_env_of_a_submitit_task():
@@ -37,3 +38,13 @@ def test_sweep_local_executor_runs_the_matrix_skips_done_and_collects(tiny_model
     assert "FedProx" in table and "FedAvg" in table
     again = cli("sweep", str(m), "--executor", "local")
     assert again.returncode == 0 and "0 done, 2 skipped (already done), 0 failed" in again.stdout
+
+
+def test_a_job_list_hpc_fed_did_not_write_is_refused_before_anything_is_submitted(tmp_path, capsys):
+    folder = tmp_path / "submitit"  # --folder naming a folder with a user's sweep.json
+    folder.mkdir()
+    (folder / "sweep.json").write_text('{"my": "notes"}')
+    assert submit(SimpleNamespace(nodes=1, detach=True), None, SimpleNamespace(name="m"), [], [],
+                  folder, tmp_path / "report", 1) == 2
+    assert "sweep.json exists and is not a file hpc_fed wrote" in capsys.readouterr().err
+    assert (folder / "sweep.json").read_text() == '{"my": "notes"}'

@@ -324,3 +324,24 @@ def test_runs_made_on_different_base_models_are_flagged(sweep, tmp_path, capsys)
     assert "warning" not in capsys.readouterr().err
     md = (out / "results.md").read_text()
     assert f"- base weights: aaaaaaaaaaaa ({len(runs)} runs)" in md and "weights differ" not in md
+
+
+def test_files_in_out_that_the_report_did_not_write_are_never_replaced(sweep, tmp_path, capsys):
+    """--out may be a folder with other files: a results.md / results.csv / plot of a user's
+    is refused in one line and left as it was; the report's own files are replaced on a rerun."""
+    out = tmp_path / "paper"
+    out.mkdir()
+    (out / "results.md").write_text("# My draft\n")
+    (out / "notes.txt").write_text("mine")
+    assert main([str(sweep), "--out", str(out), "--no-plots"]) == 2
+    assert "results.md exists and is not a file hpc_fed wrote" in capsys.readouterr().err
+    assert (out / "results.md").read_text() == "# My draft\n" and not (out / "results.csv").exists()
+    (out / "results.md").unlink()
+    assert main([str(sweep), "--out", str(out)]) == 0
+    plots = sorted(p.name for p in out.glob("*.png"))
+    assert plots and (out / "notes.txt").read_text() == "mine"
+    assert main([str(sweep), "--out", str(out)]) == 0  # its own files: replaced
+    (out / plots[0]).write_bytes(b"\x89PNG my own figure")
+    assert main([str(sweep), "--out", str(out)]) == 2
+    assert f"{plots[0]} exists and is not a file hpc_fed wrote" in capsys.readouterr().err
+    assert (out / plots[0]).read_bytes() == b"\x89PNG my own figure"

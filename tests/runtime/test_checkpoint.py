@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
+from hpc_fed.errors import ConfigError
 from hpc_fed.fed.methods import build_method
 from hpc_fed.runtime import checkpoint
+from hpc_fed.runtime.owned import claim
 
 
 def _scaffold_state():
@@ -33,15 +36,30 @@ def test_a_checkpoint_reads_back_bit_for_bit(tmp_path):
 
 
 def test_only_complete_checkpoints_count_and_the_newest_are_kept(tmp_path):
+    claim(tmp_path / "run", "run", what="output.dir")  # checkpoints live in a run directory
+    root = tmp_path / "run" / "checkpoints"
     state = build_method("fedavg").state_dict()
     for r in (1, 2, 3):
-        checkpoint.save(tmp_path, checkpoint.Checkpoint(r, {"w": torch.ones(1) * r}, state, {}), keep=2)
-    assert [p.name for p in checkpoint.complete(tmp_path)] == ["round-000002", "round-000003"]
-    (tmp_path / "round-000009").mkdir()  # no state.json: a folder that was never completed
-    (tmp_path / ".tmp-round-000004-abc").mkdir()  # a crash mid-write
-    assert checkpoint.latest(tmp_path).name == "round-000003"
-    checkpoint.prune(tmp_path, keep=2)
-    assert not list(tmp_path.glob(".tmp-*"))
+        checkpoint.save(root, checkpoint.Checkpoint(r, {"w": torch.ones(1) * r}, state, {}), keep=2)
+    assert [p.name for p in checkpoint.complete(root)] == ["round-000002", "round-000003"]
+    (root / "round-000009").mkdir()  # no state.json: a folder that was never completed
+    (root / ".tmp-round-000004-abc").mkdir()  # a crash mid-write
+    assert checkpoint.latest(root).name == "round-000003"
+    checkpoint.prune(root, keep=2)
+    assert not list(root.glob(".tmp-*"))
+
+
+def test_checkpoints_outside_a_run_directory_hpc_fed_marked_are_never_removed(tmp_path):
+    """A `checkpoints/` folder of someone else's (no hpc_fed.json beside it): pruning refuses."""
+    root = tmp_path / "theirs" / "checkpoints"
+    for r in (1, 2, 3):
+        (root / checkpoint.folder_name(r)).mkdir(parents=True)
+        (root / checkpoint.folder_name(r) / "state.json").write_text("{}")
+    (root / ".tmp-keep").mkdir()
+    with pytest.raises(ConfigError, match=r"round-000001 was not removed: .*theirs has no hpc_fed.json"):
+        checkpoint.prune(root, keep=1)
+    assert sorted(p.name for p in root.iterdir()) == [".tmp-keep", "round-000001", "round-000002",
+                                                      "round-000003"]
 
 
 def test_config_changes_name_the_keys():
