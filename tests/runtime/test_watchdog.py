@@ -188,10 +188,17 @@ def _running(tiny_model_dir, tmp_path) -> tuple[subprocess.Popen, Path, Path, di
     return proc, out, tmp_path / "log.txt", _workers(proc.pid)
 
 
-def _end(proc: subprocess.Popen) -> None:
+def _end(proc: subprocess.Popen, workers: dict[int, int]) -> None:
+    """Nothing of the run outlives the test: the launcher's group, and the workers by pid (a
+    stopped worker in a session of its own would otherwise stay, stopped, forever)."""
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+    for pid in workers.values():
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 @pytest.mark.slow
@@ -207,7 +214,7 @@ def test_a_rank_whose_main_thread_hangs_is_named_with_its_phase(tiny_model_dir, 
         reported_after = time.time() - hung_at
         rc, text = proc.wait(timeout=90), log.read_text()
     finally:
-        _end(proc)
+        _end(proc, workers)
     assert WATCHDOG_S - HEARTBEAT_S <= reported_after < WATCHDOG_S + 8, text[-3000:]
     line = report.group(1)
     assert line.startswith(f"rank {hung}'s main thread has made no progress"), line
@@ -233,5 +240,5 @@ def test_rank_0_stopped_whole_is_reported_by_rank_1(tiny_model_dir, tmp_path):
         os.kill(workers[0], signal.SIGCONT)  # lets torchrun's SIGTERM reach it
         rc = proc.wait(timeout=90)
     finally:
-        _end(proc)
+        _end(proc, workers)
     assert rc == 1 and WATCHDOG_S - HEARTBEAT_S <= reported_after < WATCHDOG_S + 8, log.read_text()[-3000:]
