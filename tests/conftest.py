@@ -23,6 +23,23 @@ def tiny_model_dir(tmp_path_factory) -> str:
     return str(path)
 
 
+# Pre-fit steps of `prefit_model_dir`: on easy-VQA's open questions they take the tiny model from
+# chance to about two thirds held-out accuracy (0.67 measured) in ~20 s on 2 CPU cores.
+PREFIT_STEPS = 120
+
+
+@pytest.fixture(scope="session")
+def prefit_model_dir(tmp_path_factory) -> str:
+    """A tiny LLaVA pre-fitted briefly: it tells shapes and colours apart, so its scores depend on
+    its weights (a random base answers alike whatever it is given)."""
+    from hpc_fed.config import TinyModelConfig
+    from hpc_fed.model.build import build_tiny_atomically
+
+    path = tmp_path_factory.mktemp("models") / "tiny-prefit"
+    build_tiny_atomically(path, TinyModelConfig(prefit_steps=PREFIT_STEPS))
+    return str(path)
+
+
 @pytest.fixture(scope="session")
 def processor(tiny_model_dir):
     from transformers import AutoProcessor
