@@ -24,7 +24,7 @@ def tiny_model_dir(tmp_path_factory) -> str:
 
 
 # Pre-fit steps of `prefit_model_dir`: on easy-VQA's open questions they take the tiny model from
-# chance to about two thirds held-out accuracy (0.67 measured) in ~20 s on 2 CPU cores.
+# chance to two thirds held-out accuracy (0.67) in under a minute on 2 CPU cores.
 PREFIT_STEPS = 120
 
 
