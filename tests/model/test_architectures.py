@@ -75,11 +75,12 @@ def _check_trained_model(out) -> None:
     unmoved = [n for n, p in start.items() if torch.equal(trained[n], p)]
     assert not unmoved, unmoved
 
-    records, images = [], set()
+    records = []
     for r in load_easyvqa("test"):  # 4 questions on 4 different images
-        if r.image not in images and len(records) < 4:
+        if r.image not in {x.image for x in records}:
             records.append(r)
-            images.add(r.image)
+        if len(records) == 4:
+            break
     swapped = [dataclasses.replace(r, image=records[i - 1].image) for i, r in enumerate(records)]
     with torch.no_grad():
         loss_end = float(model(**batch).loss)
@@ -87,4 +88,4 @@ def _check_trained_model(out) -> None:
         other = option_loglik(model, collator, swapped, torch.device("cpu"))
     assert loss_end < loss_start, (loss_start, loss_end)
     gaps = [float((a - b).abs().max()) for a, b in zip(scores, other)]
-    assert min(gaps) > 1e-5, gaps  # float noise is ~1e-7
+    assert min(gaps) > 1e-5, gaps  # the smallest seen: 2e-4 (Idefics3's random vision tower)
