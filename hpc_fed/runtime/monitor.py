@@ -92,6 +92,7 @@ class RankMonitor:
         self._previous_fd: int | None = None
         self._store = None
         self._published = 0  # the stop level this rank put in the store (1 patient, 2 urgent)
+        self._agent: int | None = None  # torchrun's agent (this process's parent), which hosts the store
 
     # --- main thread --------------------------------------------------------------------
     def start(self) -> "RankMonitor":
@@ -100,6 +101,7 @@ class RankMonitor:
         if threading.current_thread() is threading.main_thread():
             self._install_signals()
         if under_torchelastic():
+            self._agent = os.getppid()
             _die_with_parent()
         self._store = _job_store() if self.world_size > 1 else None
         self.stop.remote_reason = self.shared_reason
@@ -146,6 +148,10 @@ class RankMonitor:
         if urgent and self.stop.urgent and not self.leaving and time.monotonic() - self.stop.since > REPEAT_S:
             self._abandon(f"rank {self.rank}: {name} again: stopping now")
         self.stop.request(f"{name} on rank {self.rank}", urgent)
+        if self._agent is not None and os.getppid() != self._agent:
+            # the agent died (this SIGTERM is its death signal) and its store with it: talking to
+            # it would only print the store client's broken-pipe stack traces
+            self._store = None
         if self._store is not None:
             try:
                 self._publish()

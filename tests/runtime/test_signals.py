@@ -127,3 +127,6 @@ def test_a_launcher_killed_with_sigkill_leaves_no_orphans(tiny_model_dir, tmp_pa
     assert stopped["reason"].startswith("SIGTERM on rank") and not stopped.get("abandoned"), stopped
     assert 2 <= stopped["stopped_after_round"] < 200 and not (out / "results.json").exists()
     assert (out / "checkpoints" / f"round-{stopped['stopped_after_round']:06d}").is_dir()
+    # the agent hosted the job's store: the ranks leave it alone instead of printing the store
+    # client's stack traces for every failed send
+    assert "sendBytes failed" not in text and "Broken pipe" not in text, text[-3000:]
