@@ -148,10 +148,7 @@ class RankMonitor:
         if urgent and self.stop.urgent and not self.leaving and time.monotonic() - self.stop.since > REPEAT_S:
             self._abandon(f"rank {self.rank}: {name} again: stopping now")
         self.stop.request(f"{name} on rank {self.rank}", urgent)
-        if self._agent is not None and os.getppid() != self._agent:
-            # the agent died (this SIGTERM is its death signal) and its store with it: talking to
-            # it would only print the store client's broken-pipe stack traces
-            self._store = None
+        self._drop_store_if_agent_died()
         if self._store is not None:
             try:
                 self._publish()
@@ -186,6 +183,7 @@ class RankMonitor:
             if self.pulse.ticks != ticks:
                 ticks, progressed = self.pulse.ticks, now
             self.stop.requested()  # the stop file
+            self._drop_store_if_agent_died()
             try:
                 if self._store is not None:
                     self._share_stop()
@@ -204,6 +202,12 @@ class RankMonitor:
                     and now - self.stop.since > self.grace_s):
                 self._abandon(f"{self.stop.reason}: {self.pulse.where} did not end within "
                               f"checkpoint.stop_grace_s ({self.grace_s:g} s)")
+
+    def _drop_store_if_agent_died(self) -> None:
+        """Forget the store once torchrun's agent, which hosts it, has died (this process was
+        reparented): talking to it would only print the store client's broken-pipe stack traces."""
+        if self._agent is not None and self._store is not None and os.getppid() != self._agent:
+            self._store = None
 
     def _state(self, beat: int, stalled: float) -> RankState:
         """This rank's heartbeat record; where its main thread is, once it has stalled."""
@@ -291,6 +295,7 @@ class RankMonitor:
 
     def _say_left(self) -> None:
         """Tell the watchers this rank's silence from now on is not a fault."""
+        self._drop_store_if_agent_died()
         store, self._store = self._store, None
         if store is None:
             return
