@@ -24,6 +24,7 @@ import sys  # noqa: E402
 import torch  # noqa: E402
 
 from hpc_fed.bench.stats import PHASES, ratio, split_round, status_bytes, summarize  # noqa: E402
+from hpc_fed.launch.threads import usable_cpus  # noqa: E402
 from hpc_fed.runs.federated import FederatedRun  # noqa: E402
 
 
@@ -124,7 +125,7 @@ def report(ranks: list[dict], run, one_time: dict) -> dict:
                   "micro_batch_size": cfg.train.micro_batch_size, "grad_accum": cfg.train.grad_accum,
                   "sample_clients": cfg.fed.sample_clients, "assignment": cfg.fed.assignment,
                   "prefetch": cfg.data.prefetch_batches(topo.device), "rounds": cfg.fed.rounds,
-                  "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count()},
+                  "torch_threads": torch.get_num_threads(), "cores": usable_cpus()},
         **summary,
         "aggregation_seconds": round(agg, 5), "aggregation_floor_seconds": round(floor, 5),
         "aggregation_over_floor": ratio(agg, floor),

@@ -5,6 +5,7 @@ the README), only that every phase is measured and the parts add up to the round
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from cli_helpers import QUICK, cli
@@ -35,16 +36,31 @@ def test_summary_leaves_the_warm_up_round_out():
     assert s["step_seconds"] == pytest.approx(5.6 / 40)
 
 
-def test_bench_measures_two_groups_against_one(tiny_model_dir, tmp_path):
+def test_bench_measures_two_groups_against_one(tiny_model_dir, tmp_path, monkeypatch):
+    """On 2 cores, every variant gets both: 2 ranks x 1 thread, one rank (a group of one, the
+    sequential loop) x 2, whatever ran before it (2 interleaved repetitions)."""
+    cpus = sorted(os.sched_getaffinity(0))[:2]
+    if len(cpus) < 2:
+        pytest.skip("needs 2 usable CPUs")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     out = tmp_path / "bench"
-    proc = cli("bench", "--config", QUICK, "--nproc", "2", "--rounds", "2", "--compare-groups",
-               "--compare-sequential",
+    proc = cli("bench", "--config", QUICK, "--nproc", "2", "--rounds", "2", "--repeats", "2",
+               "--compare-groups", "--compare-sequential",
                f"model.path={tiny_model_dir}", "train.local_steps=2", "train.micro_batch_size=4",
                "data.max_train_samples=64", "data.max_test_samples=16", "eval.batch_size=16",
                "fed.sample_clients=2", "eval.initial=false", "output.save_adapter=false",
-               f"output.dir={out}", timeout=600)
+               f"output.dir={out}", timeout=900, cpus=set(cpus))
     assert proc.returncode == 0, proc.stderr[-3000:]
+    for k in (0, 1):
+        threads = {name: json.loads((out / f"{name}-{k}" / "bench.json").read_text())["setup"]
+                   for name in ("groups", "one_group")}
+        threads["sequential"] = json.loads((out / f"sequential-{k}.json").read_text())
+        assert {name: (s["torch_threads"], s["cores"]) for name, s in threads.items()} == {
+            "groups": (1, 2), "one_group": (2, 2), "sequential": (2, 2)}, k
     summary = json.loads((out / "bench.json").read_text())
+    assert summary["threads"] == {"source": "cores / ranks of each run", "cores": [2]}
+    assert summary["variants"]["one_group"]["torch_threads"] == [2]
+    assert "1 x 2" in proc.stdout and "2 x 1" in proc.stdout  # the table's processes x threads
     assert set(summary["variants"]) == {"groups", "one_group"} and summary["groups_speedup"] > 0
     # the FedMLLM-style loop ran the same rounds, nearly all of its time inside trainer.train
     seq = json.loads((out / "sequential-0.json").read_text())
