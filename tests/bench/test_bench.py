@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 
 import pytest
 from cli_helpers import QUICK, cli
 
-from hpc_fed.bench.stats import PHASES, split_round, summarize
+from hpc_fed.bench.stats import PHASES, cpu_split, split_round, summarize, thread_cpu_seconds
 
 
 def test_phases_add_up_to_the_round():
@@ -19,6 +21,38 @@ def test_phases_add_up_to_the_round():
     assert s["wall"] == pytest.approx(2.05)
     assert s["aggregate"] == pytest.approx(0.05) and s["local_other"] == pytest.approx(0.1)
     assert sum(s[p] for p in PHASES) == pytest.approx(s["wall"])
+
+
+def test_cpu_time_is_split_into_main_monitor_and_other_threads():
+    before = {10: 1.0, 11: 0.5, 12: 2.0}
+    after = {10: 2.0, 11: 0.6, 12: 2.5, 13: 0.3}  # 13 started in between
+    split = cpu_split(before, after, 1.2, main=10, monitor=11)
+    assert split == pytest.approx({"main": 1.0, "monitor": 0.1, "other": 0.8, "wall": 1.2})
+    assert cpu_split(before, after, 1.2, main=10, monitor=None)["other"] == pytest.approx(0.9)
+
+
+def test_thread_cpu_seconds_counts_a_busy_thread():
+    if not os.path.isdir("/proc/self/task"):
+        pytest.skip("no /proc")
+    ids = []
+
+    def spin():  # until this thread has used 0.2 s of CPU, however loaded the machine
+        ids.append(threading.get_native_id())
+        while time.thread_time() < 0.2:
+            pass
+        done.wait()
+
+    done = threading.Event()
+    before = thread_cpu_seconds()
+    worker = threading.Thread(target=spin)
+    worker.start()
+    deadline = time.monotonic() + 60
+    while (not ids or thread_cpu_seconds().get(ids[0], 0.0) < 0.19) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    used = thread_cpu_seconds()[ids[0]] - before.get(ids[0], 0.0)
+    done.set()
+    worker.join()
+    assert 0.19 <= used < 5
 
 
 def test_summary_leaves_the_warm_up_round_out():
@@ -78,6 +112,10 @@ def test_bench_measures_two_groups_against_one(tiny_model_dir, tmp_path, monkeyp
         assert sum(r[p] for p in PHASES) == pytest.approx(r["wall"], rel=0.05, abs=0.1)
         assert len(r["groups_local"]) == 2
     assert {m["rank"] for m in run["memory"]} == {0, 1}
+    # each rank's local training by thread: its main thread did (most of) the work
+    cpu = run["local_training_cpu"]
+    assert [c["rank"] for c in cpu] == [0, 1] and all(c["main"] > 0 and c["wall"] > 0 for c in cpu)
+    assert all(c["monitor"] >= 0 and c["other"] >= 0 for c in cpu)
     assert all(m["peak_rss_bytes"] > 0 for m in run["memory"])
     once = set(run["one_time_seconds"])
     assert {"imports", "init_distributed", "data", "model_load", "engine_build"} <= once
