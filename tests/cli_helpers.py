@@ -17,10 +17,11 @@ TINY = ["fed.rounds=1", "train.local_steps=2", "train.micro_batch_size=4", "data
         "output.save_adapter=false"]
 
 
-def cli(*args, env=None, timeout=300):
-    """`python -m hpc_fed.cli ARGS` from the repository root."""
+def cli(*args, env=None, timeout=300, cpus=None):
+    """`python -m hpc_fed.cli ARGS` from the repository root (on the CPUs `cpus` only, if given)."""
+    pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
     return subprocess.run([sys.executable, "-m", "hpc_fed.cli", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})}, preexec_fn=pin)
 
 
 def tiny_matrix(tmp_path: Path, model_dir: str, nproc: int = 1) -> Path:

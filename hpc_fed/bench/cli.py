@@ -9,6 +9,9 @@ and the summary reports `groups_speedup`; --compare-sequential also runs it as a
 loop (sequential.py) and reports `speedup_vs_sequential`. Repetitions are interleaved (groups, one group,
 groups, ...), so a slow minute of a shared machine hits both; the summary gives the median and
 the spread. Round 0 (warm-up) is left out of every steady-state figure and reported apart.
+Every variant gets the same cores: each of its processes runs cores / processes torch threads
+(hpc_fed/launch/threads.py), set for that variant, or the user's OMP_NUM_THREADS for all alike;
+each bench.json and the summary record the threads and cores.
 
 Output: OUT/<variant>-<repeat>/ (normal run directories with their own bench.json) and
 OUT/bench.json, the summary; OUT is an `output.dir=` override or runs/bench-<time>. OUT must be
@@ -19,12 +22,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
 
 from hpc_fed.bench.stats import ratio, spread
 from hpc_fed.errors import HpcFedError
+from hpc_fed.launch.threads import thread_env, thread_source
 
 REPORTED = ("round_efficiency", "step_efficiency", "aggregation_over_floor", "samples_per_second",
             "tokens_per_second", "idle_seconds_per_round", "step_seconds", "plain_step_seconds",
@@ -65,27 +70,59 @@ def summarize_variant(benches: list[dict]) -> dict:
     out["memory"] = benches[-1]["memory"]
     out["one_time_seconds"] = benches[-1]["one_time_seconds"]
     out["setup"] = benches[-1]["setup"]
+    out["torch_threads"] = sorted({b["setup"]["torch_threads"] for b in benches})
+    out["cores"] = sorted({b["setup"]["cores"] for b in benches})
     return out
 
 
+def threads_of(value: list[int]) -> str:
+    return "/".join(map(str, value))
+
+
 def table(summary: dict) -> str:
-    lines = ["variant      round s without eval (median, min-max)  round_eff  step_eff  agg/floor  samples/s"]
+    lines = ["variant      round s without eval (median, min-max)  procs x threads  round_eff  step_eff  "
+             "agg/floor  samples/s"]
     for name, v in summary["variants"].items():
         r = v["train_round_seconds"]
         eff, step, agg, sps = (v.get(k, {}).get("median") for k in (
             "round_efficiency", "step_efficiency", "aggregation_over_floor", "samples_per_second"))
-        lines.append(f"{name:<12} {r['median']:>7.3f} ({r['min']:.3f}-{r['max']:.3f})      "
+        procs = f"{v['setup']['world_size']} x {threads_of(v['torch_threads'])}"
+        lines.append(f"{name:<12} {r['median']:>7.3f} ({r['min']:.3f}-{r['max']:.3f})      {procs:>15}  "
                      f"{eff!s:>9}  {step!s:>8}  {agg!s:>9}  {sps!s:>9}")
     if summary.get("sequential"):
-        r = summary["sequential"]["round_seconds"]
+        seq = summary["sequential"]
+        r, procs = seq["round_seconds"], f"1 x {threads_of(seq['torch_threads'])}"
         lines.append(f"{'sequential':<12} {r['median']:>7.3f} ({r['min']:.3f}-{r['max']:.3f})      "
-                     f"(FedMLLM-style Trainer loop)")
+                     f"{procs:>15}  (FedMLLM-style Trainer loop)")
         lines.append("speedup_vs_sequential " + ", ".join(
             f"{k} {v}" for k, v in summary["speedup_vs_sequential"].items()))
     if summary.get("groups_speedup") is not None:
         lines.append(f"groups_speedup {summary['groups_speedup']} (one group's round time / "
                      f"{summary['variants']['groups']['setup']['client_groups']} groups')")
+    t = summary["threads"]
+    lines.append(f"threads: {t['source']}; cores {threads_of(t['cores'])}")
     return "\n".join(lines)
+
+
+def summarize(found: dict[str, list[dict]], sequential: list[dict], runs: dict[str, list[str]]
+              ) -> dict:
+    """The summary bench.json: each variant's medians, the threads and cores every run had, the
+    speedups (of training rounds: evaluation is the same work whatever runs the rounds)."""
+    variants = {name: summarize_variant(b) for name, b in found.items()}
+    cores = {c for v in variants.values() for c in v["cores"]} | {s["cores"] for s in sequential}
+    summary = {"variants": variants, "runs": runs,
+               "threads": {"source": thread_source(), "cores": sorted(cores)}}
+    rounds = {name: v["train_round_seconds"]["median"] for name, v in variants.items()}
+    if "one_group" in variants:
+        summary["groups_speedup"] = ratio(rounds["one_group"], rounds["groups"])
+    if sequential:
+        seq = spread([s["round_seconds"]["median"] for s in sequential])
+        summary["sequential"] = {"round_seconds": seq, "share_in_trainer_train": spread(
+            [s["share_in_trainer_train"] for s in sequential]),
+            "torch_threads": sorted({s["torch_threads"] for s in sequential}),
+            "cores": sorted({s["cores"] for s in sequential})}
+        summary["speedup_vs_sequential"] = {name: ratio(seq["median"], r) for name, r in rounds.items()}
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{args.repeats}: {out}", flush=True)
             cmd = [sys.executable, "-m", "hpc_fed.bench.sequential", "--rounds", str(args.rounds),
                    "--out", str(out), *(["--config", args.config] if args.config else []), *base]
-            rc = subprocess.run(cmd).returncode
+            rc = subprocess.run(cmd, env={**os.environ, **thread_env(1)}).returncode
             if rc != 0 or not out.is_file():
                 print(f"hpc-fed: error: the sequential loop failed (exit {rc}); its output above says "
                       "why", file=sys.stderr)
@@ -144,19 +181,8 @@ def main(argv: list[str] | None = None) -> int:
                       "above says why", file=sys.stderr)
                 return rc or 1
             found[name].append(json.loads(bench.read_text()))
-    summary = {"variants": {name: summarize_variant(b) for name, b in found.items()},
-               "runs": {name: [str(root / f"{name}-{k}") for k in range(args.repeats)] for name in found}}
-    def train_round(name):  # rounds without evaluation: the comparisons are of training rounds
-        return summary["variants"][name]["train_round_seconds"]["median"]
-
-    if args.compare_groups:
-        summary["groups_speedup"] = ratio(train_round("one_group"), train_round("groups"))
-    if sequential:
-        seq = spread([s["round_seconds"]["median"] for s in sequential])
-        summary["sequential"] = {"round_seconds": seq, "share_in_trainer_train": spread(
-            [s["share_in_trainer_train"] for s in sequential])}
-        summary["speedup_vs_sequential"] = {name: ratio(seq["median"], train_round(name))
-                                            for name in summary["variants"]}
+    summary = summarize(found, sequential, {name: [str(root / f"{name}-{k}") for k in range(args.repeats)]
+                                            for name in found})
     (root / "bench.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(table(summary))
     print(f"hpc-fed bench: summary in {root / 'bench.json'}")

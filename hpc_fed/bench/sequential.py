@@ -26,6 +26,8 @@ from pathlib import Path
 
 import torch
 
+from hpc_fed.launch.threads import usable_cpus
+
 
 class _Rows(torch.utils.data.Dataset):
     def __init__(self, records):
@@ -110,12 +112,14 @@ def run(cfg, rounds: int) -> dict:
             "round_seconds": {"median": round(statistics.median(steady), 4),
                               "min": round(min(steady), 4), "max": round(max(steady), 4),
                               "n": len(steady)},
-            "share_in_trainer_train": round(sum(in_train[1:] or in_train) / sum(steady), 4)}
+            "share_in_trainer_train": round(sum(in_train[1:] or in_train) / sum(steady), 4),
+            "torch_threads": torch.get_num_threads(), "cores": usable_cpus()}
 
 
 def main(argv: list[str] | None = None) -> int:
     from hpc_fed.config import load_config
     from hpc_fed.errors import HpcFedError
+    from hpc_fed.launch.threads import threads_per_rank
     from hpc_fed.runtime.owned import json_with, replace_problem, write_new_or_owned
 
     p = argparse.ArgumentParser(prog="hpc_fed.bench.sequential", description=__doc__,
@@ -126,9 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("overrides", nargs="*")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "0")) or torch.get_num_threads())
     ours = json_with("round_seconds", "share_in_trainer_train")  # an earlier result of this loop
     try:
+        torch.set_num_threads(threads_per_rank(1))  # one process: every core, as a rank of one gets
         problem = replace_problem(Path(args.out), ours, what="--out")
         if problem:  # before minutes of training
             raise HpcFedError(problem)

@@ -1,5 +1,5 @@
 """The arithmetic of `hpc-fed bench`, pure so it tests without processes (and the one reader of
-this process's memory figures, `status_bytes`).
+this process's /proc figures: memory, `status_bytes`; CPU time per thread, `thread_cpu_seconds`).
 
 A round on one rank splits into (seconds, summing to the round's wall time):
   compute      forward + backward + optimizer step of its local micro-batches
@@ -15,6 +15,7 @@ A round on one rank splits into (seconds, summing to the round's wall time):
 
 from __future__ import annotations
 
+import os
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +33,33 @@ def status_bytes(field: str) -> int | None:
     except OSError:
         pass
     return None
+
+
+def thread_cpu_seconds() -> dict[int, float]:
+    """CPU seconds (user + system) of each live thread of this process by native thread id, from
+    /proc/self/task (empty where there is none)."""
+    out = {}
+    try:
+        tick = os.sysconf("SC_CLK_TCK")
+        tasks = list(Path("/proc/self/task").iterdir())
+    except (OSError, ValueError, AttributeError):
+        return out
+    for task in tasks:
+        try:  # fields after the parenthesised name: state is the first, utime the 12th
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the thread ended meanwhile
+        out[int(task.name)] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def cpu_split(before: dict[int, float], after: dict[int, float], wall: float, *, main: int,
+              monitor: int | None) -> dict[str, float]:
+    """CPU seconds between two thread_cpu_seconds() readings: the main thread's, the rank
+    monitor's and all others' (torch's intra-op pool, gloo, prefetch), next to the wall time."""
+    used = {tid: after[tid] - before.get(tid, 0.0) for tid in after}
+    main_s, monitor_s = used.pop(main, 0.0), used.pop(monitor, 0.0) if monitor is not None else 0.0
+    return {"main": main_s, "monitor": monitor_s, "other": sum(used.values()), "wall": wall}
 
 
 def split_round(timer: dict[str, float], compute: float, data: float, wait: float,

@@ -20,11 +20,15 @@ import argparse  # noqa: E402
 import os  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
+import threading  # noqa: E402
 
 import torch  # noqa: E402
 
-from hpc_fed.bench.stats import PHASES, ratio, split_round, status_bytes, summarize  # noqa: E402
+from hpc_fed.bench.stats import (PHASES, cpu_split, ratio, split_round, status_bytes,  # noqa: E402
+                                 summarize, thread_cpu_seconds)
+from hpc_fed.launch.threads import usable_cpus  # noqa: E402
 from hpc_fed.runs.federated import FederatedRun  # noqa: E402
+from hpc_fed.runtime.monitor import THREAD_NAME as MONITOR_THREAD  # noqa: E402
 
 
 def peak_memory(device: torch.device) -> dict[str, int]:
@@ -45,9 +49,14 @@ class BenchRun(FederatedRun):
         self.wait_seconds = 0.0
         self.round_results = []
         self.payload_like: torch.Tensor | None = None
+        self.local_cpu: dict[str, float] = {}
 
     def local_training(self, payload, clients, round_idx, lr):
+        monitor = next((t.native_id for t in threading.enumerate() if t.name == MONITOR_THREAD), None)
+        before, start = thread_cpu_seconds(), time.perf_counter()
         self.round_results = super().local_training(payload, clients, round_idx, lr)
+        self.local_cpu = cpu_split(before, thread_cpu_seconds(), time.perf_counter() - start,
+                                   main=threading.main_thread().native_id, monitor=monitor)
         return self.round_results
 
     def aggregate(self, payload):
@@ -83,7 +92,7 @@ class BenchRun(FederatedRun):
                                 sum(r.data_seconds for r in res), self.wait_seconds, checkpoint)
             split.update(micro_batches=sum(r.micro_batches for r in res),
                          samples=sum(r.samples_seen for r in res), tokens=sum(r.tokens for r in res),
-                         clients=[r.client for r in res])
+                         clients=[r.client for r in res], local_cpu=self.local_cpu)
             rounds.append(split)
             if stop:
                 break
@@ -105,6 +114,14 @@ class BenchRun(FederatedRun):
         return mine
 
 
+def local_training_cpu(steady: list[list[dict]]) -> list[dict]:
+    """Per rank, a steady round's local training: CPU seconds by thread (main, monitor, other)
+    against its wall time, the mean over the rounds."""
+    return [{"rank": r, **{k: round(statistics.mean(ranks[r]["local_cpu"][k] for ranks in steady), 4)
+                           for k in ("main", "monitor", "other", "wall")}}
+            for r in range(len(steady[0]))]
+
+
 def report(ranks: list[dict], run, one_time: dict) -> dict:
     """bench.json from every rank's record."""
     cfg, topo = run.cfg, run.topo
@@ -124,13 +141,14 @@ def report(ranks: list[dict], run, one_time: dict) -> dict:
                   "micro_batch_size": cfg.train.micro_batch_size, "grad_accum": cfg.train.grad_accum,
                   "sample_clients": cfg.fed.sample_clients, "assignment": cfg.fed.assignment,
                   "prefetch": cfg.data.prefetch_batches(topo.device), "rounds": cfg.fed.rounds,
-                  "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count()},
+                  "torch_threads": torch.get_num_threads(), "cores": usable_cpus()},
         **summary,
         "aggregation_seconds": round(agg, 5), "aggregation_floor_seconds": round(floor, 5),
         "aggregation_over_floor": ratio(agg, floor),
         "plain_step_seconds": round(statistics.median(plain), 5) if plain else None,
         "step_efficiency": ratio(statistics.median(plain), summary["step_seconds"]) if plain else None,
         "first_round_seconds": round(max(r["wall"] for r in rounds[0]), 3),
+        "local_training_cpu": local_training_cpu(steady),
         "one_time_seconds": one_time,
         "memory": [{k: v for k, v in r.items() if k.startswith("peak")} | {"rank": r["rank"]}
                    for r in ranks],

@@ -8,9 +8,10 @@ failed entry is reported (tail of its log) and the rest still run. An entry's ru
 claimed as hpc_fed's (hpc_fed/runtime/owned.py) before its log is written: a folder hpc_fed did
 not write fails that entry and is left as it was. The console gets one line per entry and a summary.
 With jobs x nproc processes at once, each gets cores / (jobs x nproc) torch threads
-(OMP_NUM_THREADS, unless set already), so concurrent entries do not oversubscribe the cores; on
-a GPU machine each running entry gets its own nproc GPUs (CUDA_VISIBLE_DEVICES), and a
-jobs x nproc larger than the visible GPUs is refused before anything starts.
+(OMP_NUM_THREADS, unless the user set it: hpc_fed/launch/threads.py), so concurrent entries
+do not oversubscribe the cores; on a GPU machine each running entry gets its own nproc GPUs
+(CUDA_VISIBLE_DEVICES), and a jobs x nproc larger than the visible GPUs is refused before
+anything starts.
 
 This is the one local runner: `hpc-fed benchmark --local` and `hpc-fed sweep --executor local`
 both use it.
@@ -32,6 +33,7 @@ from typing import TextIO
 
 from hpc_fed.benchmark.matrix import Entry, Matrix
 from hpc_fed.errors import HpcFedError
+from hpc_fed.launch.threads import thread_env
 from hpc_fed.runtime.owned import claim
 from hpc_fed.runtime.stop import EXIT_STOPPED
 
@@ -87,19 +89,9 @@ def _tail(entry: Entry, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join("    " + line for line in text[-lines:])
 
 
-def usable_cpus() -> int:
-    """CPUs this process may run on (affinity / cgroup cpusets), not the machine's count."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
 def entry_env(nproc: int, jobs: int) -> dict[str, str]:
     """The environment of each entry: torch threads shared out over the concurrent processes."""
-    env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", str(max(1, usable_cpus() // (nproc * jobs))))
-    return env
+    return {**os.environ, **thread_env(nproc * jobs)}
 
 
 def visible_gpu_ids() -> list[str]:

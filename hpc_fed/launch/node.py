@@ -9,7 +9,8 @@ GPUs (under NCCL one per rank) are checked here, in one line each when wrong; th
 becomes `torchrun ... -m hpc_fed.train --config C k=v ...`. With several nodes the agents meet
 at a c10d rendezvous on `--rdzv-endpoint` (a host all nodes reach and a free port on it); ranks
 follow the order in which agents join, so rank 0 (which writes the run directory) may be on any
-node: give the run directory a shared filesystem.
+node: give the run directory a shared filesystem. Each rank gets this node's usable cores /
+--nproc torch threads, or the user's OMP_NUM_THREADS (hpc_fed/launch/threads.py).
 
 This process is the torchrun agent (torch.distributed.run, in process), so it owns the workers:
   - SIGUSR2 (the time limit is near) creates the stop file ($HPC_FED_STOP_FILE): every rank
@@ -77,6 +78,7 @@ def check(args, command: str = "hpc-fed launch"):
     from hpc_fed.config import load_config, require_config
     from hpc_fed.distributed.backend import visible_gpus
     from hpc_fed.launch.plan import check_inputs, check_layout
+    from hpc_fed.launch.threads import threads_per_rank
 
     if args.nproc < 1 or args.nnodes < 1:
         raise HpcFedError(f"--nproc ({args.nproc}) and --nnodes ({args.nnodes}) must be >= 1")
@@ -88,6 +90,7 @@ def check(args, command: str = "hpc-fed launch"):
     bad = [o for o in args.overrides if "=" not in o]
     if bad:
         raise HpcFedError(f"override {bad[0]!r} is not key=value (e.g. fed.rounds=3)")
+    threads_per_rank(args.nproc)  # a malformed OMP_NUM_THREADS, in one line
     cfg = load_config(require_config(args.config, command), args.overrides)
     check_layout(cfg, args.nnodes, args.nproc, visible_gpus())
     problem = check_inputs(cfg, args.nnodes * args.nproc)  # model, data, then output.dir
@@ -141,23 +144,27 @@ def launch(args, run_dir: Path, train_args: list[str], module: str = "hpc_fed.tr
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args as parse_torchrun, run as torchrun
 
+    from hpc_fed.launch.threads import scoped_environ, thread_env
+
     own_stop_file = not os.environ.get(STOP_FILE_ENV)
-    if own_stop_file:  # the workers inherit it; SIGUSR2 creates it
-        os.environ[STOP_FILE_ENV] = str(Path(tempfile.gettempdir()) / f"hpc-fed-stop-{os.getpid()}")
-    stop_file = Path(os.environ[STOP_FILE_ENV])
+    stop_file = Path(os.environ.get(STOP_FILE_ENV) or
+                     Path(tempfile.gettempdir()) / f"hpc-fed-stop-{os.getpid()}")
+    # the agent hands its os.environ to the workers: the stop file (SIGUSR2 creates it) and the
+    # threads of this launch's ranks, held only while it runs (threads.py)
+    child_env = {STOP_FILE_ENV: str(stop_file), **thread_env(args.nproc)}
 
     def on_usr2(signum, frame):
         print("hpc-fed: SIGUSR2: every rank stops after the round in flight", file=sys.stderr)
         stop_file.touch()
 
     previous = signal.signal(signal.SIGUSR2, on_usr2)
-    if args.nproc > 1:  # what torchrun sets anyway, without its four-line banner about it
-        os.environ.setdefault("OMP_NUM_THREADS", "1")
     since, signalled, failed = time.time() - 1, None, None
     sys.stdout.flush()
     try:
-        torchrun(parse_torchrun(torchrun_args(args.nproc, train_args, args.nnodes, args.rdzv_endpoint,
-                                              args.rdzv_id, args.max_restarts, module)))
+        with scoped_environ(child_env):
+            torchrun(parse_torchrun(torchrun_args(args.nproc, train_args, args.nnodes,
+                                                  args.rdzv_endpoint, args.rdzv_id, args.max_restarts,
+                                                  module)))
     except SignalException as exc:
         signalled = f"stopped by {exc.sigval.name}"
     except ChildFailedError as exc:

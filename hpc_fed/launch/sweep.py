@@ -57,12 +57,18 @@ def run_entry_job(job: EntryJob) -> dict | None:
     """The submitted function: runs in each task; returns results.json (on the rank 0 task)."""
     import submitit
 
+    from hpc_fed.launch.threads import thread_env
+
     env = submitit.JobEnvironment()
     os.chdir(job.cwd)
     if env.num_tasks > 1:
         os.environ.update(torch_env(env.global_rank, env.local_rank, env.num_tasks, env.num_nodes,
                                     env.hostnames[0], env.job_id))
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    # this task is a rank itself: its threads are set before torch starts (threads.py's rule;
+    # SLURM's CPUs per task are its share when the job asked for them)
+    ranks = max(1, env.num_tasks // max(1, env.num_nodes))
+    per_task = os.environ.get("SLURM_CPUS_PER_TASK", "")
+    os.environ.update(thread_env(ranks, cores=int(per_task) * ranks if per_task.isdigit() else None))
     from hpc_fed.train import main as train_main
 
     rc = train_main(list(job.train_args))

@@ -49,6 +49,7 @@ log = logging.getLogger("hpc_fed")
 STOP_SIGNALS = {signal.SIGTERM: True, signal.SIGINT: True, signal.SIGUSR2: False}
 REPEAT_S = 2.0
 EXIT_STUCK = 1  # a failure: torchrun restarts the workers when it has restarts left
+THREAD_NAME = "hpc-fed-monitor"  # `hpc-fed bench` finds the thread by it to count its CPU time
 _PREFIX = "hpc_fed/"
 
 
@@ -105,7 +106,7 @@ class RankMonitor:
             _die_with_parent()
         self._store = _job_store() if self.world_size > 1 else None
         self.stop.remote_reason = self.shared_reason
-        self._thread = threading.Thread(target=self._loop, name="hpc-fed-monitor", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=THREAD_NAME, daemon=True)
         self._thread.start()
         return self
 

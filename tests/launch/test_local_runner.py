@@ -12,7 +12,7 @@ from matrix_helpers import FULL, SMALL, write_matrix
 from hpc_fed.benchmark import cli
 from hpc_fed.benchmark.matrix import expand
 from hpc_fed.errors import HpcFedError
-from hpc_fed.launch import local
+from hpc_fed.launch import local, threads
 from hpc_fed.runtime.owned import claim
 
 
@@ -76,7 +76,7 @@ def test_jobs_run_entries_at_once_and_share_the_cores(tmp_path, capsys, monkeypa
     """Each fake entry waits (up to 20 s) for a file the other one writes: only overlap passes."""
     path = write_matrix(tmp_path, SMALL)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.setattr(local, "usable_cpus", lambda: 8)
+    monkeypatch.setattr(threads, "usable_cpus", lambda: 8)
 
     def fake(entry, base, nproc):
         me, other = tmp_path / f"started{entry.index}", tmp_path / f"started{1 - entry.index}"

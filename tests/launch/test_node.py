@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 from cli_helpers import QUICK, ROOT, TINY
@@ -94,3 +95,34 @@ def test_two_nodes_on_localhost_through_launchers_multi_node(tiny_model_dir, tmp
     assert results["world_size"] == 2 and results["client_groups"] == 2
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert sorted(c["group"] for c in rows[0]["clients"]) == [0, 1]  # both "nodes" trained a client
+
+
+@pytest.mark.parametrize("user_threads", [None, "3"])
+def test_launch_gives_the_workers_their_threads_and_leaves_its_environment(tmp_path, monkeypatch,
+                                                                           user_threads):
+    """The real torchrun agent, in this process, on 2 ranks of a module that writes its environment:
+    each rank gets cores / 2 threads (or the user's), and this process's os.environ is as before
+    (a command that launches several runs, like `hpc-fed bench`, must not pass one run's threads
+    on to the next)."""
+    from hpc_fed.launch import threads
+    from hpc_fed.launch.node import launch
+
+    (tmp_path / "env_dump.py").write_text(
+        "import json, os, sys\n"
+        "keys = ('OMP_NUM_THREADS', 'HPC_FED_STOP_FILE')\n"
+        "with open(os.path.join(sys.argv[1], f\"env{os.environ['RANK']}.json\"), 'w') as f:\n"
+        "    json.dump({k: os.environ.get(k) for k in keys}, f)\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.delenv("HPC_FED_STOP_FILE", raising=False)
+    if user_threads:
+        monkeypatch.setenv("OMP_NUM_THREADS", user_threads)
+    else:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads, "usable_cpus", lambda: 8)
+    before = dict(os.environ)
+    args = SimpleNamespace(nproc=2, nnodes=1, rdzv_endpoint=None, rdzv_id="env-test", max_restarts=0)
+    assert launch(args, tmp_path / "run", [str(tmp_path)], module="env_dump") == 0
+    assert dict(os.environ) == before
+    seen = [json.loads((tmp_path / f"env{r}.json").read_text()) for r in (0, 1)]
+    assert [s["OMP_NUM_THREADS"] for s in seen] == [user_threads or "4"] * 2
+    assert all(s["HPC_FED_STOP_FILE"] for s in seen)  # the workers still get the stop file

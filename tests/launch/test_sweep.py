@@ -9,6 +9,7 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
+import pytest
 from cli_helpers import ROOT, cli, tiny_matrix
 
 from hpc_fed.launch.sweep import submit, torch_env
@@ -20,6 +21,32 @@ def test_torch_env_of_a_submitit_task():
                    "MASTER_ADDR": "node1"}
     assert env["MASTER_PORT"] == torch_env(0, 0, 4, 2, "node1", "17_2")["MASTER_PORT"]
     assert torch_env(0, 0, 2, 1, "n", "5")["MASTER_ADDR"] == "127.0.0.1"
+
+
+@pytest.mark.parametrize("cpus_per_task,user,threads", [(None, None, "4"), ("3", None, "3"), ("3", "5", "5")])
+def test_a_sweep_task_gets_its_share_of_the_cores(monkeypatch, tmp_path, cpus_per_task, user, threads):
+    """A submitit task is a rank itself: SLURM's CPUs per task, else the node's usable cores over
+    the node's tasks, else the user's OMP_NUM_THREADS; set before hpc_fed.train starts."""
+    import submitit
+
+    from hpc_fed.launch import sweep, threads as rule
+
+    class Task:  # the second of 2 tasks on one node
+        num_tasks, num_nodes, global_rank, local_rank, job_id, hostnames = 2, 1, 1, 1, "7", ["n0"]
+
+    for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
+                "OMP_NUM_THREADS", "SLURM_CPUS_PER_TASK"):
+        monkeypatch.delenv(key, raising=False)  # restored after the test, whatever the task sets
+    if cpus_per_task:
+        monkeypatch.setenv("SLURM_CPUS_PER_TASK", cpus_per_task)
+    if user:
+        monkeypatch.setenv("OMP_NUM_THREADS", user)
+    monkeypatch.setattr(submitit, "JobEnvironment", Task)
+    monkeypatch.setattr(rule, "usable_cpus", lambda: 8)
+    seen = []
+    monkeypatch.setattr("hpc_fed.train.main", lambda args: seen.append(os.environ["OMP_NUM_THREADS"]) or 0)
+    job = sweep.EntryJob("e", (), str(tmp_path / "results.json"), os.getcwd())
+    assert sweep.run_entry_job(job) is None and seen == [threads]
 
 
 def test_sweep_local_executor_runs_the_matrix_skips_done_and_collects(tiny_model_dir, tmp_path):
