@@ -3,6 +3,7 @@ ZeRO stage; a fresh optimizer per client."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from distributed_helpers import cpu_choice, deepspeed_master, spawn, tiny_run_config
 
@@ -41,6 +42,7 @@ def _zero_lr_worker(rank, world, model_dir, out_dir):
     torch.save(out, f"{out_dir}/zero_lr_{rank}.pt")
 
 
+@pytest.mark.floors
 def test_written_adapter_is_where_the_next_step_starts(tiny_model_dir, tmp_path):
     spawn(_zero_lr_worker, 2, tmp_path, tiny_model_dir, str(tmp_path))
     for r in range(2):
@@ -105,6 +107,7 @@ def _bf16_worker(rank, world, model_dir, out_dir):
     torch.save(out, f"{out_dir}/bf16_{rank}.pt")
 
 
+@pytest.mark.floors
 def test_bf16_adapter_is_the_fp32_master_copy(tiny_model_dir, tmp_path):
     """Under bf16 the adapter is read from and written to the optimizer's fp32 master copy: a
     write then a read gives the fp32 values back, an update below one bf16 step (which leaves the

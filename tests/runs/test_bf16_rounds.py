@@ -40,6 +40,7 @@ def _round_worker(rank, world, model_dir, out_dir, stage):
                 "warm": warm.state.global_adapter}, f"{out_dir}/bf16_round{rank}.pt")
 
 
+@pytest.mark.floors
 @pytest.mark.parametrize("stage", [0, 2, 3])
 def test_bf16_round_moves_the_global_adapter_as_the_master_copy_moved(tiny_model_dir, tmp_path, stage):
     from peft.utils import load_peft_weights

@@ -69,6 +69,7 @@ def _check_federated(tmp_path, world):
     assert res["final"]["samples"] == 24 and res["initial"]["samples"] == 24
 
 
+@pytest.mark.floors
 def test_two_groups_of_one_rank_zero2(tiny_model_dir, tmp_path):
     spawn(_federated_worker, 2, tmp_path, tiny_model_dir, str(tmp_path), 2, 1)
     _check_federated(tmp_path, 2)
@@ -105,6 +106,7 @@ def test_result_does_not_depend_on_how_clients_are_laid_out_on_groups(tiny_model
         assert torch.allclose(v, b[0]["globals"][1][k], atol=1e-6, rtol=0), k
 
 
+@pytest.mark.floors
 @pytest.mark.parametrize("stage", [2, 3])
 def test_two_groups_of_two_ranks(tiny_model_dir, tmp_path, stage):
     spawn(_federated_worker, 4, tmp_path, tiny_model_dir, str(tmp_path), stage, 2)
