@@ -9,7 +9,7 @@
 # Environment: NNODES (required), HEAD (a host every node reaches, e.g. the first node; default
 # this host), PORT (free on HEAD, default 29500), NPROC (per node: its GPUs, else 2), RUN_ID
 # (shared by the nodes, default hpc-fed-HEAD-PORT), HPC_FED_PYTHON. Multi-homed nodes: export
-# NCCL_SOCKET_IFNAME / GLOO_SOCKET_IFNAME (see README, "GPUs").
+# NCCL_SOCKET_IFNAME / GLOO_SOCKET_IFNAME (see docs/clusters.md, "GPUs").
 set -euo pipefail
 if [[ $# -lt 1 || "$1" == -h || "$1" == --help || -z "${NNODES:-}" ]]; then
     sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2

@@ -4,7 +4,7 @@
 #   sbatch slurm/benchmark.sh                                     # configs/quickstart.yaml, 1 node
 #   sbatch slurm/benchmark.sh fed.rounds=3 'eval.modalities=[full, no_text]'   # overrides as arguments
 #   CONFIG=configs/my_run.yaml OVERRIDES="fed.rounds=20" sbatch --nodes=4 slurm/benchmark.sh
-#   CONFIG=configs/benchmark/offline.yaml sbatch --array=0-193 slurm/benchmark.sh   # one entry per task
+#   CONFIG=configs/benchmark/offline.yaml sbatch --array=0-313 slurm/benchmark.sh   # one entry per task
 #   hpc-fed sweep --list --config configs/benchmark/offline.yaml           # the array indices
 #
 # Submit from the repository root with the Python environment active (sbatch passes the

@@ -1,5 +1,6 @@
-"""Numbers the README and docs/ state about shipped files, checked against those files: a matrix
-that grows must not leave the stated entry counts and SLURM array ranges behind."""
+"""Numbers the README, docs/ and the scripts' headers state about shipped files, checked against
+those files: a matrix that grows must not leave the stated entry counts and SLURM array ranges
+behind."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from cli_helpers import ROOT
 from hpc_fed.benchmark.matrix import expand
 
 PAGES = {str(p.relative_to(ROOT)): p.read_text()
-         for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]}
+         for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
+                   *sorted((ROOT / "slurm").glob("*.sh")), *sorted((ROOT / "launchers").glob("*.sh"))]}
 COUNT = r"hpc-fed benchmark --config (configs/benchmark/\S+\.yaml) --list\s+# (\d+) entries"
 ARRAY = r"CONFIG=(configs/benchmark/\S+\.yaml) sbatch --array=0-(\d+)"
 

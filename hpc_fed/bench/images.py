@@ -1,5 +1,5 @@
 """Host memory of an epoch over many full-size images: the decoded-image cache is bounded by
-`data.image_cache_mb`, not by the dataset (issue 14).
+`data.image_cache_mb`, not by the dataset.
 
     python -m hpc_fed.bench.images --model DIR [--images 10000] [--size 512] [--cache-mb 256 1024]
 

@@ -1,5 +1,5 @@
 """Host memory of a dataset's index: records held as Python objects (a list of `Record`, as
-hpc_fed kept them before issue 15) against the same records in a `datasets` table (`RecordSet`),
+as plain Python objects) against the same records in a `datasets` table (`RecordSet`),
 and what a federated run does with them (a partition, a scenario's masks, a batch read).
 
     python -m hpc_fed.bench.records [--records 100000]

@@ -1,5 +1,5 @@
 """How much GPU memory one rank needs for the model states of LoRA fine-tuning under ZeRO, and
-so how large a model fits per client-group size (the README's table; issue 13).
+so how large a model fits per client-group size (the table in docs/models.md).
 
 Model states per rank, for a base of N parameters stored in `param_bytes` (2 for bf16) and an
 adapter of A trainable parameters (LoRA + modules_to_save), in a client group of G ranks:

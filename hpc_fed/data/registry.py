@@ -40,10 +40,10 @@ def data_root(cfg: DataConfig) -> Path:
         raise ConfigError(f"data.root ({cfg.root!r}) is not a folder; if it is a Hub id, take a local "
                           f"copy first on a machine with internet (hpc-fed download --dataset {cfg.root} "
                           "--local-dir DIR) and set data.root=DIR: runs read data from disk only "
-                          "(see README, 'Datasets')")
+                          "(see docs/datasets.md)")
     if not cfg.root or not root.is_dir():
         raise ConfigError(f"data.root ({cfg.root!r}) is not a folder; data.name={cfg.name} reads "
-                          "its published files from there (see README, 'Datasets')")
+                          "its published files from there (see docs/datasets.md)")
     return root
 
 

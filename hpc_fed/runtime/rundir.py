@@ -3,7 +3,7 @@
   config.yaml     the resolved config
   partition.json  per client: number of samples and label histogram
   skipped.jsonl   samples left out for an unreadable image (data.on_error=skip), one per line
-  metrics.jsonl   one JSON object per round (see README, "Run directory")
+  metrics.jsonl   one JSON object per round (see docs/failures.md, "The run directory")
   results.json    {"initial": metrics or null, "final": metrics, ...}; written last: the run is done
   stopped.json    instead of results.json when the run was asked to stop early (hpc_fed/runtime/stop.py)
   checkpoints/    round checkpoints of an unfinished run (hpc_fed/runtime/checkpoint.py)

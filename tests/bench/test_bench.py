@@ -1,6 +1,6 @@
-"""`hpc-fed bench` (issue 14): the arithmetic, and one real measured run on 2 ranks with the
+"""`hpc-fed bench`: the arithmetic, and one real measured run on 2 ranks with the
 one-group and the sequential Trainer-loop comparisons. Figures are not asserted (they belong in
-the README), only that every phase is measured and the parts add up to the round."""
+docs/performance.md), only that every phase is measured and the parts add up to the round."""
 
 from __future__ import annotations
 

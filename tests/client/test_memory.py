@@ -1,4 +1,4 @@
-"""The model-state arithmetic behind the README's "how large a model fits" table."""
+"""The model-state arithmetic behind docs/models.md's "how large a model fits" table."""
 
 import pytest
 
@@ -15,7 +15,7 @@ def test_only_zero3_splits_the_base():
 
 
 def test_readme_table():
-    """The figures the README quotes (7B and 72B rows, an 80 GiB GPU with 16 GiB reserved)."""
+    """The figures docs/models.md quotes (7B and 72B rows, an 80 GiB GPU with 16 GiB reserved)."""
     seven = [model_states(7.06e9, 3.0e7, 3, g, 2, 2.0e8).total / GIB for g in (1, 2, 4, 8)]
     assert [round(x, 1) for x in seven] == [13.6, 7.5, 4.1, 2.4]
     big = [model_states(72.7e9, 1.3e8, 3, g, 2, 0.9e9).total / GIB for g in (2, 4, 8)]

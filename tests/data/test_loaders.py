@@ -441,7 +441,7 @@ def test_fedmllm_aug_files_modality_agnostic_wording(tmp_path):
     """The reference's `_aug` client files (gen_data_hateful_mix_aug.py, gen_data_crisismmd_
     missing_aug.py: strategy 1): the instruction and the question carry ", without considering
     the modality" whatever the sample holds. Read as the plain files are: the meme text is the
-    record's text and the question is bare (issue 16: it used to land inside the question)."""
+    record's text and the question is bare."""
     aug = ", without considering the modality"
     close = ("Answer with the option's letter from the given choices directly and only give the best "
              "option. The best answer is: ")

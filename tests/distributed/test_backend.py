@@ -1,4 +1,4 @@
-"""Joining the world: no silent C++ build on a fresh machine (issue 14)."""
+"""Joining the world: no silent C++ build on a fresh machine."""
 
 from __future__ import annotations
 

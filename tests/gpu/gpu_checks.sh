@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU checks of hpc_fed's collectives (issue 10), sized for one GPU and a few minutes.
+# The GPU checks of hpc_fed's collectives, sized for one GPU and a few minutes.
 #
 #   tests/gpu/build_wheels.sh                     # here, once: .gpu-wheels/ (git-ignored)
 #   device run: tests/gpu/gpu_checks.sh, carry [".gpu-wheels"], timeout ~480 s
@@ -52,7 +52,7 @@ step zero3_group_gloo_cuda 0 python -m hpc_fed.cli launch --nproc 2 --config con
     "model.path=$MODEL" distributed.device=cuda distributed.backend=gloo fed.ranks_per_client=2 \
     train.zero_stage=3 fed.rounds=2 eval.every=1 data.max_test_samples=400 "output.dir=$OUT/zero3_group" ${EXTRA[@]+"${EXTRA[@]}"}
 # 5. ZeRO-3 partitioned loading on the GPU: parameter bytes, peak GPU memory and peak host memory
-#    per rank after load + engine build, ZeRO-2 / ZeRO-3 / ZeRO-3 partitioned (issue 13)
+#    per rank after load + engine build, ZeRO-2 / ZeRO-3 / ZeRO-3 partitioned
 step build_mid_model 0 python tests/gpu/zero3_memory.py --build runs/models/mid-llava --hidden 2048 --layers 8
 step zero3_memory_cuda 0 python tests/gpu/zero3_memory.py --model runs/models/mid-llava --device cuda \
     --out "$OUT/zero3_memory.json"

@@ -1,12 +1,12 @@
 """Measure what one rank holds after the base model is loaded and the client engine is built,
-at ZeRO-2 and ZeRO-3 (issue 13): parameter bytes on the rank, peak host memory (RSS) and, on a
+at ZeRO-2 and ZeRO-3: parameter bytes on the rank, peak host memory (RSS) and, on a
 GPU, peak device memory. Runs on the CPU (gloo) and on a GPU (gloo with CUDA tensors: NCCL
 refuses two ranks on one GPU).
 
     python tests/gpu/zero3_memory.py --model DIR [--ranks 2] [--device cpu|cuda] [--out F.json]
     python tests/gpu/zero3_memory.py --build DIR --hidden 1024 --layers 8   # a bigger LLaVA
 
-Each setting runs in fresh processes (peak RSS is per process). The figures feed the README's
+Each setting runs in fresh processes (peak RSS is per process). The figures feed docs/models.md's
 "How large a model fits" table.
 """
 

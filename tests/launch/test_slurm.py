@@ -2,7 +2,7 @@
 
 The cluster comes from slurm/local_cluster.sh (needs root and Debian's slurm packages; .ci/run
 installs them and sets HPC_FED_REQUIRE_SLURM=1 so that a missing cluster fails CI instead of
-skipping). A cluster this session started is stopped at the end; one already up is left up.
+skipping). A cluster this test module started is stopped at the end; one already up is left up.
 """
 
 from __future__ import annotations

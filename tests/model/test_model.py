@@ -52,7 +52,7 @@ def test_a_model_that_is_not_ours_is_never_rebuilt(tmp_path):
 
 def test_the_tiny_build_gives_the_same_weights_whatever_the_threads_around_it(tmp_path):
     """The pre-fit runs at BUILD_THREADS threads: a rank with 1 thread and one with 2 build the
-    same base (issue 16: a rebuilt base elsewhere scored 0.703 against 0.738)."""
+    same base (a base built at another thread count scored 0.703 against 0.738)."""
     import torch
 
     from hpc_fed.model.tiny import BUILD_THREADS, make_tiny_model

@@ -239,7 +239,7 @@ def test_safe_file_names():
 
 def test_plots_show_differences_mark_cut_bars_and_claim_no_spread_for_one_seed(sweep):
     """Percent ticks keep the decimals a narrow range needs; zoomed bar charts are marked as
-    cut; with one seed no '± std' is claimed (issue 15)."""
+    cut; with one seed no '± std' is claimed."""
     from matplotlib.figure import Figure
 
     from hpc_fed.report.plots import _percent_axis, plot_scenarios
@@ -296,7 +296,7 @@ def _provenance(sha: str, torch_version: str = "2.13.0+cpu", threads: int = 1) -
 
 def test_runs_made_on_different_base_models_are_flagged(sweep, tmp_path, capsys):
     """The report states what the numbers were made with (base weights, libraries, threads) and
-    warns when the runs it compares were made on different bases (issue 16: a matrix resumed
+    warns when the runs it compares were made on different bases (a matrix resumed
     after the base was rebuilt mixes two bases; nothing else would show it)."""
     runs = sorted(p.parent for p in sweep.rglob("results.json"))
     for i, run in enumerate(runs):

@@ -1,7 +1,7 @@
 """Faults as they happen on a cluster, done to real 2-rank runs under `hpc-fed launch` (the
 in-process torchrun agent): kill -9 of a rank, SIGTERM / SIGUSR2 to the launcher or to one worker,
 a stuck (SIGSTOPped) rank, a SIGTERM whose round cannot finish in time. Each ends as documented
-in README "Failures and resuming": the exit code, one line saying what happened, the run
+in docs/failures.md: the exit code, one line saying what happened, the run
 directory's checkpoint and stopped.json, no orphaned workers, and a rerun (or torchrun's restart)
 that ends with the uninterrupted run's adapter, bit for bit."""
 

@@ -1,4 +1,4 @@
-"""Two rows of README "Signals, kills and stuck ranks", done to real 2-rank runs under `hpc-fed
+"""Two rows of docs/failures.md "Signals, kills and stuck ranks", done to real 2-rank runs under `hpc-fed
 launch`: a second SIGTERM (more than 2 s after the first) leaves the round in flight at once and
 keeps the newest checkpoint; the launcher killed with SIGKILL leaves no orphaned workers, which
 get SIGTERM from the kernel (PR_SET_PDEATHSIG) and stop as after any SIGTERM."""
