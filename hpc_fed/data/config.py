@@ -43,7 +43,8 @@ class DataConfig:
     beta: float = 0.3
     """missing: per-sample probability of losing the text, and of losing the image."""
     k: int = 3
-    """cross: number of image-only clients (the others are text-only); source: image clients."""
+    """cross: number of image-only clients (the others are text-only); partition=source: number
+    of clients holding the image source."""
     p: float = 0.8
     """hybrid: per-client probability of keeping each modality."""
     prompt: Annotated[str, Literal[STYLES]] = "modality"
