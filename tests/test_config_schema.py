@@ -82,14 +82,14 @@ def test_a_value_outside_the_choices_is_one_line_naming_key_value_and_choices(ke
     with pytest.raises(ConfigError) as exc:
         load_config(None, [f"{key}=[{bad}]" if spec.is_list else f"{key}={bad}"])
     message = str(exc.value)
-    assert "\n" not in message and message.startswith(f"{key} (") and str(bad) in message
+    assert "\n" not in message and message.startswith(key) and str(bad) in message
     assert all(str(choice) in message for choice in spec.choices), message
 
 
 def test_load_model_config_checks_the_model_choices_too():
     from hpc_fed.config import load_model_config
 
-    with pytest.raises(ConfigError, match=r"model.lora.scope \(\['text'\]\) may only hold language, vision"):
+    with pytest.raises(ConfigError, match=r"model.lora.scope: 'text' is unknown; choose from language, vis"):
         load_model_config(None, ["model.lora.scope=[text]"])
 
 

@@ -179,7 +179,7 @@ def _merge(base, extra, where: str):
     except OmegaConfBaseException as exc:
         key = getattr(exc, "full_key", None)
         raise ConfigError(f"config key {key!r} {where}: {_message(exc)}; every key and its type: "
-                          "docs/configuration.md or `hpc-fed config show`") from None
+                          "`hpc-fed config fields` or docs/configuration.md") from None
 
 
 def _refuse_colon_keys(node, path: list[str], where: str) -> None:

@@ -86,9 +86,9 @@ def check_choices(obj: Any, prefix: str = "") -> None:
         if spec.choices is None or (value is None and spec.optional):
             continue
         allowed = ", ".join(str(c) for c in spec.choices) + (" or null" if spec.optional else "")
-        if spec.is_list:
-            require(all(item in spec.choices for item in value),
-                    f"{spec.key} ({list(value)}) may only hold {allowed}")
+        if spec.is_list:  # name the one item that is wrong
+            for item in value:
+                require(item in spec.choices, f"{spec.key}: {item!r} is unknown; choose from {allowed}")
         else:
             require(value in spec.choices, f"{spec.key} ({value!r}) must be one of {allowed}")
     for name, hint, _ in section_fields(type(obj)):
