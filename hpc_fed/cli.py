@@ -1,6 +1,6 @@
 """`hpc-fed` command line: train, launch (torchrun on this node), bench, benchmark, sweep (submitit),
 prepare (slurm/benchmark.sh), download (Hub models and datasets, on a login node), report, data
-describe, make-tiny-model. Each subcommand with its
+describe, config (show / fields / docs), make-tiny-model. Each subcommand with its
 own parser lives in its package; this module only dispatches."""
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ PASS_THROUGH = {  # subcommands with their own parser: name -> (module, function
     "eval": ("hpc_fed.eval.cli", "main"),
     "predict": ("hpc_fed.eval.predict", "main"),
     "download": ("hpc_fed.launch.download", "main"),
+    "config": ("hpc_fed.config.cli", "main"),
 }
 
 
@@ -146,6 +147,8 @@ def _main(argv: list[str], console: bool) -> int:
                    help="resolve and check one launch (the first step of slurm/benchmark.sh)")
     sub.add_parser("download", add_help=False,
                    help="fetch a config's Hub model (or a Hub dataset) once, for runs without internet")
+    sub.add_parser("config", add_help=False,
+                   help="show a resolved config, list every key, write docs/configuration.md")
     args, rest = p.parse_known_args(argv)
     if args.cmd == "data":
         args.overrides = rest

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Annotated, Literal
 
 from hpc_fed.errors import ConfigError, require
 
@@ -22,61 +23,75 @@ class TinyModelConfig:
     (shape / colour) questions only, so yes/no questions stay to be learned federatedly.
     """
 
-    dir: str = "runs/models/tiny-llava"  # built here on first use, reused afterwards
+    dir: str = "runs/models/tiny-llava"
+    """Folder of the tiny model: built there on first use, reused afterwards."""
     prefit_steps: int = 400
-    prefit_questions: str = "open"  # open (shape/colour only) | all (yes/no too)
+    """Steps of the centralized pre-fit of all weights (0: a random base)."""
+    prefit_questions: Annotated[str, Literal[PREFIT_QUESTIONS]] = "open"
+    """Questions of the pre-fit: open (shape / colour only) or all (yes/no too)."""
     prefit_batch_size: int = 32
+    """Batch size of the pre-fit."""
     prefit_lr: float = 1e-3
+    """Learning rate of the pre-fit."""
     seed: int = 0
+    """Seed of the tiny model's weights and of its pre-fit."""
 
     def check(self) -> None:
-        require(self.prefit_questions in PREFIT_QUESTIONS,
-                f"model.tiny.prefit_questions ({self.prefit_questions!r}) must be one of {PREFIT_QUESTIONS}")
         require(self.prefit_steps >= 0, f"model.tiny.prefit_steps ({self.prefit_steps}) must be >= 0")
 
 
 @dataclass
 class LoraSettings:
+    """The LoRA adapter: its rank and scaling, the modules it goes on, and the modules trained in
+    full beside it."""
+
     r: int = 8
+    """LoRA rank."""
     alpha: int = 16
+    """LoRA scaling numerator: updates are scaled by alpha / r."""
     dropout: float = 0.05
+    """Dropout on the LoRA input, in [0, 1)."""
     target_modules: list[str] = field(
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"]
     )
-    # The model parts LoRA goes on (hpc_fed/model/roles.py): language | vision; the projector
-    # never gets LoRA (modules_to_save trains it in full).
-    scope: list[str] = field(default_factory=lambda: ["language"])
-    # Trained in full alongside the LoRA matrices and aggregated like them: a role (projector,
-    # vision), whatever the architecture calls it, or a module name.
+    """Module names (last name component) that get LoRA matrices, within model.lora.scope."""
+    scope: list[Annotated[str, Literal[LORA_SCOPES]]] = field(default_factory=lambda: ["language"])
+    """The model parts LoRA goes on (hpc_fed/model/roles.py); the projector never gets LoRA
+    (model.lora.modules_to_save trains it in full)."""
     modules_to_save: list[str] = field(default_factory=lambda: ["projector"])
+    """Modules trained in full alongside the LoRA matrices and aggregated like them: a role
+    (projector, vision), whatever the architecture calls it, or a module name."""
 
     def check(self) -> None:
         require(self.r >= 1, f"model.lora.r ({self.r}) must be >= 1")
         require(0 <= self.dropout < 1, f"model.lora.dropout ({self.dropout}) must be in [0, 1)")
         require(bool(self.target_modules), "model.lora.target_modules is empty; name at least one module")
-        require(bool(self.scope) and all(s in LORA_SCOPES for s in self.scope),
-                f"model.lora.scope ({list(self.scope)}) must list one or more of {LORA_SCOPES}")
+        require(bool(self.scope), f"model.lora.scope is empty; list one or more of {LORA_SCOPES}")
 
 
 @dataclass
 class ModelConfig:
-    # tiny: the offline tiny model in model.tiny.dir, built there when missing; anything else is
-    # a saved model folder or a Hugging Face Hub id, loaded as is and never built (a missing
-    # folder is an error naming it): with AutoModelForImageTextToText, or for a model with its own
-    # code (model.trust_remote_code=true) the Auto class its config.json's auto_map registers.
+    """The base vision-language model, its LoRA adapter, and the offline tiny model."""
+
     path: str = "tiny"
+    """tiny: the offline tiny model in model.tiny.dir, built there when missing. Anything else is a
+    saved model folder or a Hugging Face Hub id, loaded as is and never built (a missing folder is
+    an error naming it): with AutoModelForImageTextToText, or, for a model with its own code
+    (model.trust_remote_code=true), the Auto class its config.json's auto_map registers."""
     trust_remote_code: bool = False
-    # The Hub revision of a Hub id: a commit hash, a tag or a branch ("": the default branch).
-    # With model.trust_remote_code=true a Hub id needs a commit hash here, since its code runs
-    # (`hpc-fed download` prints the commit it fetched), unless allow_unpinned_remote_code=true.
+    """Run the model's own code shipped with it (a Hub id then needs model.revision pinned)."""
     revision: str = ""
+    """Hub revision of a Hub id: a commit hash, a tag or a branch ("": the default branch). With
+    model.trust_remote_code=true a Hub id needs a commit hash here, since its code runs
+    (`hpc-fed download` prints the commit it fetched), unless allow_unpinned_remote_code=true."""
     allow_unpinned_remote_code: bool = False
+    """Run a Hub model's own code without a commit hash in model.revision."""
     lora: LoraSettings = field(default_factory=LoraSettings)
     tiny: TinyModelConfig = field(default_factory=TinyModelConfig)
-    # A saved adapter (a run's adapter/ folder, peft format) to start from instead of a fresh
-    # LoRA init: evaluate it (`hpc-fed eval`) or continue training from it. model.lora must
-    # describe the same adapter (rank, targets, modules_to_save).
     adapter: str = ""
+    """A saved adapter (a run's adapter/ folder, peft format) to start from instead of a fresh LoRA
+    init: evaluate it (`hpc-fed eval`) or continue training from it. model.lora must describe the
+    same adapter (rank, targets, modules_to_save). "": a fresh adapter."""
 
     @property
     def location(self) -> str:

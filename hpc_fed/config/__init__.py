@@ -1,7 +1,8 @@
 """Typed run configuration: dataclass schema <- YAML file <- command-line overrides, validated at load.
 
-Each section lives beside its concept and checks its own fields against the registries that
-implement them:
+Each section lives beside its concept, documents every field with a docstring, states a closed
+choice as a Literal built from the registry that implements it (hpc_fed/config/schema.py), and
+checks its own other rules:
 
   model        hpc_fed/model/config.py        data    hpc_fed/data/config.py
   fed          hpc_fed/fed/config.py          train   hpc_fed/client/config.py
@@ -11,7 +12,8 @@ implement them:
 This module composes them, and holds the rules that span sections (CROSS_RULES). `load_config`
 is the only way a run gets its config. The one rule that needs the world size (divisibility by
 `fed.ranks_per_client`) is checked by hpc_fed/launch/plan.py before launch and by the topology
-once the process group exists.
+once the process group exists. The reference docs/configuration.md is generated from this schema
+(`hpc-fed config docs`, hpc_fed/config/reference.py).
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Literal
 
 import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from hpc_fed.client.config import TrainConfig
+from hpc_fed.config.schema import check_choices
 from hpc_fed.data.config import DataConfig
 from hpc_fed.data.registry import DATASETS
 from hpc_fed.distributed.config import DistributedConfig
@@ -42,6 +46,8 @@ __all__ = ["RunConfig", "ModelConfig", "LoraSettings", "TinyModelConfig", "DataC
 
 @dataclass
 class RunConfig:
+    """A run: its sections, and the kind of run."""
+
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     fed: FedConfig = field(default_factory=FedConfig)
@@ -50,7 +56,10 @@ class RunConfig:
     output: OutputConfig = field(default_factory=OutputConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     distributed: DistributedConfig = field(default_factory=DistributedConfig)
-    baseline: str = "none"  # none | zero_shot | local | centralized (see hpc_fed/runs/)
+    baseline: Annotated[str, Literal[tuple(RUNS)]] = "none"
+    """The kind of run (hpc_fed/runs/): none (federated training), zero_shot (evaluate the base
+    model only), local (each client trains alone) or centralized (one model on all the training
+    data); zero-shot is read as zero_shot."""
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
@@ -69,6 +78,7 @@ def load_model_config(path: str | Path | None = None, overrides: list[str] | Non
     load_config does), validated alone: what `hpc-fed download` needs on a login node, where the
     run's data (data.root) may not be in place yet."""
     model = _to_object(_merged(path, overrides).model)
+    check_choices(model, "model.")
     model.check()
     return model
 
@@ -168,8 +178,8 @@ def _merge(base, extra, where: str):
         return OmegaConf.merge(base, extra)
     except OmegaConfBaseException as exc:
         key = getattr(exc, "full_key", None)
-        raise ConfigError(f"config key {key!r} {where}: {_message(exc)}; check the spelling "
-                          "against hpc_fed/config.py and its sections") from None
+        raise ConfigError(f"config key {key!r} {where}: {_message(exc)}; every key and its type: "
+                          "`hpc-fed config fields` or docs/configuration.md") from None
 
 
 def _refuse_colon_keys(node, path: list[str], where: str) -> None:
@@ -194,9 +204,10 @@ def resolve(cfg: RunConfig) -> None:
 
 
 def validate(cfg: RunConfig) -> None:
-    """Every section's own rules, then the rules across sections; the first broken one raises a
-    ConfigError naming the key, the value and the fix."""
-    require(cfg.baseline in RUNS, f"baseline ({cfg.baseline!r}) must be one of {tuple(RUNS)}")
+    """Every field's allowed values (the Literal of its annotation), every section's own rules,
+    then the rules across sections; the first broken one raises a ConfigError naming the key, the
+    value and the fix."""
+    check_choices(cfg)
     for section in (cfg.model, cfg.data, cfg.fed, cfg.train, cfg.eval, cfg.output, cfg.checkpoint,
                     cfg.distributed):
         section.check()
