@@ -23,9 +23,9 @@ class DataConfig:
     """The dataset: easyvqa (VQA, 13 answers), easyvqa_memes (binary: rude text AND dark image),
     easyvqa_claims (binary claim vs image; XOR of the modalities), easyvqa_mc (shape / colour
     classes with a text hint), or a disk dataset in data.root: hateful_memes, crisismmd, medvqa,
-    fedmllm (README, "Datasets")."""
+    fedmllm (docs/datasets.md)."""
     root: str = ""
-    """Folder holding a disk dataset in its published layout (README, "Datasets")."""
+    """Folder holding a disk dataset in its published layout (docs/datasets.md)."""
     image_root: str = ""
     """fedmllm: folder that relative image paths are joined to ("": data.root)."""
     test_set: str = ""

@@ -13,7 +13,7 @@ from hpc_fed.runtime.tracking import TRACKERS, check_trackers
 
 @dataclass
 class OutputConfig:
-    """The run directory and what goes into it (README, "Run directory")."""
+    """The run directory and what goes into it (docs/failures.md, "The run directory")."""
 
     dir: str = ""
     """Run directory ("": runs/run-<timestamp>)."""
@@ -40,7 +40,7 @@ class OutputConfig:
 
 @dataclass
 class CheckpointConfig:
-    """Checkpoints of a run, and how it continues after a stop (README, "Failures and resuming")."""
+    """Checkpoints of a run, and how it continues after a stop (docs/failures.md)."""
 
     every: int = 1
     """Rounds between checkpoints (0: none; a clean stop always writes one)."""
