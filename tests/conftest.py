@@ -12,6 +12,27 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ["HPC_FED_STRICT_COLLECTIVES"] = "1"
 
 
+# What tells a process it is a rank of a larger world: a test that leaves one of these in the
+# test process's environment makes every later `hpc-fed train` it starts wait for ranks that never
+# come (a world of one must not inherit RANK=1 WORLD_SIZE=2).
+_WORLD_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
+              "OMP_NUM_THREADS", "TORCHELASTIC_RESTART_COUNT")
+
+
+@pytest.fixture(autouse=True)
+def _no_world_env_leaks(request):
+    before = {key: os.environ.get(key) for key in _WORLD_ENV}
+    yield
+    leaked = {key: os.environ.get(key) for key in _WORLD_ENV if os.environ.get(key) != before[key]}
+    for key, value in before.items():  # restored either way, so one leak fails one test only
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    if leaked:
+        pytest.fail(f"{request.node.nodeid} left {leaked} in the test process's environment")
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> str:
     """A tiny LLaVA built offline without pre-fit (mechanics tests need no accuracy)."""

@@ -36,7 +36,7 @@ def test_a_sweep_task_gets_its_share_of_the_cores(monkeypatch, tmp_path, cpus_pe
 
     for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
                 "OMP_NUM_THREADS", "SLURM_CPUS_PER_TASK"):
-        monkeypatch.delenv(key, raising=False)  # restored after the test, whatever the task sets
+        monkeypatch.delenv(key, raising=False)  # a value set before the test comes back after it
     if cpus_per_task:
         monkeypatch.setenv("SLURM_CPUS_PER_TASK", cpus_per_task)
     if user:
@@ -46,7 +46,8 @@ def test_a_sweep_task_gets_its_share_of_the_cores(monkeypatch, tmp_path, cpus_pe
     seen = []
     monkeypatch.setattr("hpc_fed.train.main", lambda args: seen.append(os.environ["OMP_NUM_THREADS"]) or 0)
     job = sweep.EntryJob("e", (), str(tmp_path / "results.json"), os.getcwd())
-    assert sweep.run_entry_job(job) is None and seen == [threads]
+    with rule.scoped_environ({}):  # the task sets a rank's environment: none of it outlives the test
+        assert sweep.run_entry_job(job) is None and seen == [threads]
 
 
 def test_sweep_local_executor_runs_the_matrix_skips_done_and_collects(tiny_model_dir, tmp_path):
