@@ -44,8 +44,6 @@ KNOWN = {
     ("hpc_fed.model.prefit", "hpc_fed.eval.scoring"): "the tiny model moves to hpc_fed/tiny/",
     ("hpc_fed.model.tiny", "hpc_fed.data.datasets.easyvqa_tasks"): "the tiny model moves to hpc_fed/tiny/",
     ("hpc_fed.model.tiny", "hpc_fed.data.prompts"): "the tiny model moves to hpc_fed/tiny/",
-    ("hpc_fed.data.prompts", "hpc_fed.eval.answers"): "the option letters move to data/prompts",
-    ("hpc_fed.data.datasets.fedmllm", "hpc_fed.eval.answers"): "the option letters move to data/prompts",
     ("hpc_fed.config", "hpc_fed.runs"): "config owns the list of baselines",
     ("hpc_fed.eval.cli", "hpc_fed.config"): "the eval command moves to the application layer",
     ("hpc_fed.eval.cli", "hpc_fed.launch.node"): "the eval command moves to the application layer",
