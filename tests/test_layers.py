@@ -37,7 +37,6 @@ LAYERS = [
 # shrinks: test_known_violations_are_still_there fails on an entry whose import is gone.
 KNOWN = {
     ("hpc_fed.runtime.rundir", "hpc_fed.config"): "rundir moves to hpc_fed/runs/",
-    ("hpc_fed.runtime.provenance", "hpc_fed.model.tiny"): "weights_digest moves to runtime/provenance",
     ("hpc_fed.model.prefit", "hpc_fed.data.collate"): "the tiny model moves to hpc_fed/tiny/",
     ("hpc_fed.model.prefit", "hpc_fed.data.datasets.easyvqa"): "the tiny model moves to hpc_fed/tiny/",
     ("hpc_fed.model.prefit", "hpc_fed.eval.metrics"): "the tiny model moves to hpc_fed/tiny/",
