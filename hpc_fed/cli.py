@@ -29,7 +29,7 @@ PASS_THROUGH = {  # subcommands with their own parser: name -> (module, function
 
 def _make_tiny(args) -> int:
     from hpc_fed.errors import HpcFedError
-    from hpc_fed.model.build import build_tiny_atomically
+    from hpc_fed.tiny.build import build_tiny_atomically
     from hpc_fed.model.config import TinyModelConfig
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")

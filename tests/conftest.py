@@ -16,7 +16,7 @@ os.environ["HPC_FED_STRICT_COLLECTIVES"] = "1"
 def tiny_model_dir(tmp_path_factory) -> str:
     """A tiny LLaVA built offline without pre-fit (mechanics tests need no accuracy)."""
     from hpc_fed.config import TinyModelConfig
-    from hpc_fed.model.build import build_tiny_atomically
+    from hpc_fed.tiny.build import build_tiny_atomically
 
     path = tmp_path_factory.mktemp("models") / "tiny"
     build_tiny_atomically(path, TinyModelConfig(prefit_steps=0))

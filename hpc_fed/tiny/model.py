@@ -29,7 +29,7 @@ SPECIAL = {"pad": "<pad>", "unk": "<unk>", "bos": "<s>", "eos": "</s>", "image":
 TEMPLATE_WORDS = ["user", "assistant", ":", ",", ".", "?", "(", ")"]
 MANIFEST = "hpc_fed_tiny.json"
 # Bumped when the tokenizer's vocabulary or the build changes: an older cached tiny model is
-# rebuilt by `ensure_model` (hpc_fed/model/build.py).
+# rebuilt by `ensure_model` (hpc_fed/tiny/build.py).
 FORMAT = 4
 
 # Renders {"role", "content"} messages whose content is a string or a list of
@@ -129,7 +129,7 @@ BUILD_THREADS = 2  # torch threads of every tiny-model build (see make_tiny_mode
 # build changed once made every later result irreproducible from a fresh clone).
 # tests/model/test_model.py checks that every hpc_fed module a build imports is listed here or
 # in NOT_WEIGHT_SOURCES, and that both lists name only modules a build imports.
-RECIPE_SOURCES = ("model/tiny.py", "model/prefit.py", "data/collate.py", "data/prompts.py",
+RECIPE_SOURCES = ("tiny/model.py", "tiny/prefit.py", "data/collate.py", "data/prompts.py",
                   "data/images.py", "data/records.py", "data/datasets/easyvqa.py",
                   "data/datasets/easyvqa_tasks.py", "model/interfaces/base.py")
 # Imported by a build without deciding its weights: package re-exports, errors, the held-out
@@ -140,7 +140,7 @@ NOT_WEIGHT_SOURCES = ("__init__.py", "data/__init__.py", "data/datasets/__init__
                       "model/__init__.py", "eval/__init__.py", "errors.py", "eval/metrics.py",
                       "eval/scoring.py", "model/config.py", "model/loading.py", "model/roles.py",
                       "model/hub.py", "model/interfaces/__init__.py", "model/interfaces/minicpmv.py",
-                      "runtime/__init__.py", "runtime/provenance.py")
+                      "runtime/__init__.py", "runtime/provenance.py", "tiny/__init__.py")
 RECIPE_PACKAGES = ("torch", "transformers", "tokenizers", "numpy", "pillow", "easy-vqa")
 
 
@@ -163,7 +163,7 @@ def recipe(cfg: TinyModelConfig) -> str:
 
 def make_tiny_model(out_dir: str | Path, cfg: TinyModelConfig | None = None) -> dict:
     """Build, optionally pre-fit, and save the tiny model and processor; returns the manifest."""
-    from hpc_fed.model.prefit import prefit
+    from hpc_fed.tiny.prefit import prefit
 
     cfg = cfg or TinyModelConfig()
     out_dir = Path(out_dir)
