@@ -41,7 +41,6 @@ KNOWN = {
     ("hpc_fed.eval.cli", "hpc_fed.config"): "the eval command moves to the application layer",
     ("hpc_fed.eval.cli", "hpc_fed.launch.node"): "the eval command moves to the application layer",
     ("hpc_fed.eval.predict", "hpc_fed.config"): "the predict command moves to the application layer",
-    ("hpc_fed.eval.predict", "hpc_fed.train"): "the predict command moves to the application layer",
     ("hpc_fed.eval.predict", "hpc_fed.client.config"): "the predict command moves to the application layer",
     ("hpc_fed.benchmark.cli", "hpc_fed.launch.local"): "the benchmark command moves next to launch",
 }
