@@ -21,8 +21,8 @@ PASS_THROUGH = {  # subcommands with their own parser: name -> (module, function
     "prepare": ("hpc_fed.launch.prepare", "main"),
     "launch": ("hpc_fed.launch.node", "main"),
     "bench": ("hpc_fed.bench.cli", "main"),
-    "eval": ("hpc_fed.eval.cli", "main"),
-    "predict": ("hpc_fed.eval.predict", "main"),
+    "eval": ("hpc_fed.apps.eval", "main"),
+    "predict": ("hpc_fed.apps.predict", "main"),
     "download": ("hpc_fed.launch.download", "main"),
 }
 

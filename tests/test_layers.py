@@ -29,6 +29,7 @@ LAYERS = [
     {"report"},
     {"launch"},
     {"bench"},
+    {"apps"},                    # the eval and predict commands
     {"cli"},
     {"__main__"},                # `python -m hpc_fed`
 ]
@@ -38,10 +39,6 @@ LAYERS = [
 KNOWN = {
     ("hpc_fed.runtime.rundir", "hpc_fed.config"): "rundir moves to hpc_fed/runs/",
     ("hpc_fed.config", "hpc_fed.runs"): "config owns the list of baselines",
-    ("hpc_fed.eval.cli", "hpc_fed.config"): "the eval command moves to the application layer",
-    ("hpc_fed.eval.cli", "hpc_fed.launch.node"): "the eval command moves to the application layer",
-    ("hpc_fed.eval.predict", "hpc_fed.config"): "the predict command moves to the application layer",
-    ("hpc_fed.eval.predict", "hpc_fed.client.config"): "the predict command moves to the application layer",
     ("hpc_fed.benchmark.cli", "hpc_fed.launch.local"): "the benchmark command moves next to launch",
 }
 
