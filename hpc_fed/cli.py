@@ -15,7 +15,7 @@ from pathlib import Path
 
 PASS_THROUGH = {  # subcommands with their own parser: name -> (module, function)
     "train": ("hpc_fed.train", "main"),
-    "benchmark": ("hpc_fed.benchmark.cli", "main"),
+    "benchmark": ("hpc_fed.launch.benchmark", "main"),
     "report": ("hpc_fed.report.cli", "main"),
     "sweep": ("hpc_fed.launch.sweep", "main"),
     "prepare": ("hpc_fed.launch.prepare", "main"),

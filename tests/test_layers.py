@@ -39,7 +39,6 @@ LAYERS = [
 KNOWN = {
     ("hpc_fed.runtime.rundir", "hpc_fed.config"): "rundir moves to hpc_fed/runs/",
     ("hpc_fed.config", "hpc_fed.runs"): "config owns the list of baselines",
-    ("hpc_fed.benchmark.cli", "hpc_fed.launch.local"): "the benchmark command moves next to launch",
 }
 
 # Optional dependencies (pyproject extras): imported only inside a function of their one module,
