@@ -15,14 +15,14 @@ from pathlib import Path
 
 PASS_THROUGH = {  # subcommands with their own parser: name -> (module, function)
     "train": ("hpc_fed.train", "main"),
-    "benchmark": ("hpc_fed.benchmark.cli", "main"),
+    "benchmark": ("hpc_fed.launch.benchmark", "main"),
     "report": ("hpc_fed.report.cli", "main"),
     "sweep": ("hpc_fed.launch.sweep", "main"),
     "prepare": ("hpc_fed.launch.prepare", "main"),
     "launch": ("hpc_fed.launch.node", "main"),
     "bench": ("hpc_fed.bench.cli", "main"),
-    "eval": ("hpc_fed.eval.cli", "main"),
-    "predict": ("hpc_fed.eval.predict", "main"),
+    "eval": ("hpc_fed.apps.eval", "main"),
+    "predict": ("hpc_fed.apps.predict", "main"),
     "download": ("hpc_fed.launch.download", "main"),
     "config": ("hpc_fed.config.cli", "main"),
 }
@@ -30,7 +30,7 @@ PASS_THROUGH = {  # subcommands with their own parser: name -> (module, function
 
 def _make_tiny(args) -> int:
     from hpc_fed.errors import HpcFedError
-    from hpc_fed.model.build import build_tiny_atomically
+    from hpc_fed.tiny.build import build_tiny_atomically
     from hpc_fed.model.config import TinyModelConfig
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")

@@ -11,7 +11,6 @@ import argparse
 import logging
 import os
 import sys
-import warnings
 
 from torch.distributed.elastic.multiprocessing.errors import record
 
@@ -20,6 +19,7 @@ from hpc_fed.distributed import build_topology, exit_process, init_distributed, 
 from hpc_fed.distributed.collectives import PeerLostError
 from hpc_fed.errors import DEBUG_ENV, HpcFedError
 from hpc_fed.runs import client_group_size, run_class
+from hpc_fed.runtime.logs import setup_logging
 from hpc_fed.runtime.stop import stop_exit_code
 
 log = logging.getLogger("hpc_fed")
@@ -31,32 +31,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--config", "-c", help="YAML config (see configs/)")
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. fed.rounds=3")
     return p.parse_args(argv)
-
-
-def setup_logging(rank: int) -> None:
-    level = logging.INFO if rank == 0 else logging.WARNING
-    logging.basicConfig(level=level, format=f"[rank {rank}] %(asctime)s %(message)s",
-                        datefmt="%H:%M:%S", force=True)
-    for noisy in ("DeepSpeed", "deepspeed", "torch.distributed", "transformers", "httpx"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    quiet_libraries()
-
-
-def quiet_libraries() -> None:
-    """transformers' and datasets' progress bars and info lines, and the libraries' deprecation notices about
-    their own code, are not shown (HPC_FED_DEBUG=1 keeps the warnings)."""
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()  # "Loading weights" bars, once per rank and model load
-    import datasets
-
-    datasets.disable_progress_bars()  # "Generating train split", "Map": once per rank and file
-    datasets.logging.set_verbosity_error()
-    if not os.environ.get(DEBUG_ENV):
-        warnings.filterwarnings("ignore", category=FutureWarning)
-        warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
 def _first_line(exc: BaseException) -> str:

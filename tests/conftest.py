@@ -37,7 +37,7 @@ def _no_world_env_leaks(request):
 def tiny_model_dir(tmp_path_factory) -> str:
     """A tiny LLaVA built offline without pre-fit (mechanics tests need no accuracy)."""
     from hpc_fed.config import TinyModelConfig
-    from hpc_fed.model.build import build_tiny_atomically
+    from hpc_fed.tiny.build import build_tiny_atomically
 
     path = tmp_path_factory.mktemp("models") / "tiny"
     build_tiny_atomically(path, TinyModelConfig(prefit_steps=0))

@@ -30,7 +30,7 @@ def _word_level():
     from tokenizers.models import WordLevel
     from tokenizers.pre_tokenizers import Whitespace
 
-    from hpc_fed.model.tiny import _vocabulary
+    from hpc_fed.tiny.model import _vocabulary
 
     words = ["!", *SPECIALS, *(str(d) for d in range(10))]
     words += [w for w in _vocabulary() if w not in words]

@@ -65,7 +65,7 @@ def llava_next_processor():
     model's word-level tokenizer and chat template."""
     import transformers as T
 
-    from hpc_fed.model.tiny import CHAT_TEMPLATE, build_tokenizer
+    from hpc_fed.tiny.model import CHAT_TEMPLATE, build_tokenizer
 
     try:
         image_processor_class = T.LlavaNextImageProcessorPil  # no torchvision here
@@ -82,7 +82,7 @@ def save_llava_next(out_dir) -> str:
     """A tiny LLaVA-NeXT with that processor, saved where `model.path` can load it."""
     import transformers as T
 
-    from hpc_fed.model.tiny import SPECIAL
+    from hpc_fed.tiny.model import SPECIAL
 
     processor = llava_next_processor()
     tok = processor.tokenizer
@@ -98,7 +98,7 @@ def save_llava_next(out_dir) -> str:
 
 def _template(image_placeholder: str) -> str:
     """The tiny model's chat template with another architecture's image placeholder."""
-    from hpc_fed.model.tiny import CHAT_TEMPLATE
+    from hpc_fed.tiny.model import CHAT_TEMPLATE
 
     return CHAT_TEMPLATE.replace(" <image>", f" {image_placeholder}")
 
@@ -111,7 +111,7 @@ def _word_tokenizer(image_tokens: dict[str, str]):
     from tokenizers.models import WordLevel
     from tokenizers.pre_tokenizers import Whitespace
 
-    from hpc_fed.model.tiny import SPECIAL, _vocabulary
+    from hpc_fed.tiny.model import SPECIAL, _vocabulary
 
     extra = list(dict.fromkeys(image_tokens.values()))
     specials = [v for k, v in SPECIAL.items() if k != "image"] + extra

@@ -51,7 +51,7 @@ def run(cfg, rounds: int) -> dict:
     from hpc_fed.data.federated import build_federated_data
     from hpc_fed.distributed.collectives import LocalComm
     from hpc_fed.fed.sampling import sample_clients
-    from hpc_fed.model.build import ensure_model
+    from hpc_fed.tiny.build import ensure_model
     from hpc_fed.model.loading import apply_lora, load_base_model, load_processor
 
     hf_logging.set_verbosity_error()

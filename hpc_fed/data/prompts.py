@@ -25,10 +25,11 @@ default stays `modality`.
 
 from __future__ import annotations
 
+import string
+from collections.abc import Sequence
 from functools import lru_cache
 
 from hpc_fed.data.records import Record
-from hpc_fed.eval.answers import format_options, option_letters
 
 STYLES = ("modality", "modality_agnostic", "fedmllm", "fedmllm_agnostic")
 
@@ -39,6 +40,20 @@ PHRASES = {
     (False, False): "",
 }
 AGNOSTIC = "answer based on the given input, without considering the modality."
+
+_MAX_OPTIONS = len(string.ascii_uppercase)
+
+
+def option_letters(n: int) -> list[str]:
+    """The first n option letters: ["A", "B", ...]; n must be in 0..26."""
+    if not 0 <= n <= _MAX_OPTIONS:
+        raise ValueError(f"option_letters: n={n} outside 0..{_MAX_OPTIONS}")
+    return list(string.ascii_uppercase[:n])
+
+
+def format_options(options: Sequence[str]) -> str:
+    """Options the way prompts list them: "(A) not-hateful (B) hateful"."""
+    return " ".join(f"({letter}) {text}" for letter, text in zip(option_letters(len(options)), options))
 
 
 # --- the reference code's template (fedmllm, fedmllm_agnostic) ---------------------------------

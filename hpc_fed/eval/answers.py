@@ -2,8 +2,9 @@
 
 Multiple choice (``parse_option``)
 ----------------------------------
-Prompts list options as ``(A) not-hateful (B) hateful`` (``format_options``). A reply is read
-in two independent ways, and the two readings are then reconciled.
+Prompts list options as ``(A) not-hateful (B) hateful`` (``format_options`` in
+hpc_fed/data/prompts.py). A reply is read in two independent ways, and the two readings are then
+reconciled.
 
 *Letter marks* (letters only in the range ``option_letters(len(options))`` name an option):
 
@@ -63,20 +64,7 @@ import string
 import unicodedata
 from collections.abc import Sequence
 
-_MAX_OPTIONS = len(string.ascii_uppercase)
-
-
-def option_letters(n: int) -> list[str]:
-    """The first n option letters: ["A", "B", ...]; n must be in 0..26."""
-    if not 0 <= n <= _MAX_OPTIONS:
-        raise ValueError(f"option_letters: n={n} outside 0..{_MAX_OPTIONS}")
-    return list(string.ascii_uppercase[:n])
-
-
-def format_options(options: Sequence[str]) -> str:
-    """Options the way prompts list them: "(A) not-hateful (B) hateful"."""
-    return " ".join(f"({letter}) {text}" for letter, text in zip(option_letters(len(options)), options))
-
+from hpc_fed.data.prompts import option_letters
 
 # ---------------------------------------------------------------- multiple choice
 

@@ -156,7 +156,7 @@ def build_tiny_bases(matrix: Matrix, entries: list[Entry], say) -> None:
     side by side would each build the same one (a 1.5-minute pre-fit, twice, on shared cores)."""
     from hpc_fed.config import load_config
     from hpc_fed.distributed.collectives import LocalComm
-    from hpc_fed.model.build import ensure_model
+    from hpc_fed.tiny.build import ensure_model
     from hpc_fed.model.config import TINY
 
     seen = set()

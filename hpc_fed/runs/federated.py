@@ -29,7 +29,7 @@ from hpc_fed.fed.payload import ReducedRound, RoundPayload
 from hpc_fed.fed.regularizers import num_decoder_layers
 from hpc_fed.fed.sampling import assign_clients, sample_clients
 from hpc_fed.fed.state import FederatedState
-from hpc_fed.model.build import ensure_model
+from hpc_fed.tiny.build import ensure_model
 from hpc_fed.model.loading import (adapter_state, apply_lora, load_base_model, load_interface,
                                    load_processor)
 from hpc_fed.model.roles import module_roles

@@ -3,7 +3,7 @@
   hpc_fed.json        in each folder hpc_fed writes as a whole, with the kind that wrote it:
                       `run` (hpc-fed train / launch and the benchmark runners), `eval`
                       (hpc-fed eval), `bench` (hpc-fed bench: its folder and measured runs)
-  hpc_fed_tiny.json   the tiny model's manifest (hpc_fed/model/tiny.py)
+  hpc_fed_tiny.json   the tiny model's manifest (hpc_fed/tiny/model.py)
 
 A folder is claimed for a kind before anything is written in it: a new or empty folder gets the
 marker; a folder whose marker names the same kind is used again; a folder of another kind, or a

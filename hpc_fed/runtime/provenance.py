@@ -8,6 +8,7 @@ kernels. Each is written down here, so two results can be compared on them first
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import subprocess
@@ -24,9 +25,26 @@ PACKAGES = ("torch", "transformers", "peft", "deepspeed", "datasets", "numpy", "
 @lru_cache(maxsize=8)
 def base_model_digest(location: str) -> str | None:
     """sha256 of the base model's weight files (a fingerprint for large ones), None for a Hub id."""
-    from hpc_fed.model.tiny import weights_digest
-
     return weights_digest(location) if Path(location).is_dir() else None
+
+
+def weights_digest(model_dir: str | Path, limit_bytes: int = 2 << 30) -> str:
+    """sha256 over a saved model's weight files (*.safetensors, *.bin, in name order); for
+    weights over `limit_bytes` (a real model: hashing 15 GB takes minutes) a fingerprint of their
+    names and sizes instead, marked "size:"."""
+    files = sorted(p for p in Path(model_dir).iterdir() if p.suffix in (".safetensors", ".bin"))
+    if not files:
+        return ""
+    h = hashlib.sha256()
+    if sum(p.stat().st_size for p in files) > limit_bytes:
+        for p in files:
+            h.update(f"{p.name}:{p.stat().st_size};".encode())
+        return "size:" + h.hexdigest()
+    for p in files:
+        with open(p, "rb") as f:
+            while block := f.read(1 << 20):
+                h.update(block)
+    return h.hexdigest()
 
 
 def package_version(package: str) -> str | None:

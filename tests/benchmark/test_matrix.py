@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from matrix_helpers import FULL, SMALL, write_matrix
 
-from hpc_fed.benchmark import cli
 from hpc_fed.benchmark.matrix import expand, format_table, safe_component, select
 from hpc_fed.errors import ConfigError
+from hpc_fed.launch import benchmark
 
 
 @pytest.fixture(scope="module")
@@ -168,14 +168,14 @@ def test_list_marks_done_entries(tmp_path, capsys):
     path = write_matrix(tmp_path, SMALL)
     m = expand(path)
     _done(m.entries[2])
-    assert cli.main([str(path), "--list"]) == 0
+    assert benchmark.main([str(path), "--list"]) == 0
     out = capsys.readouterr().out
     rows = {line.split()[-1]: line.split() for line in out.splitlines()[2:]}
     assert rows["d/missing-beta0.5/FedAvg/seed0"][:2] == ["2", "yes"]
     assert rows["d/missing-beta0.3/FedAvg/seed0"][:2] == ["0", "-"]
     assert "1 done" in out.splitlines()[0]
     assert format_table(m.entries).splitlines()[0].split() == ["index", "done", "name"]
-    assert cli.main([str(path), "--list", "--only", "*seed1"]) == 0
+    assert benchmark.main([str(path), "--list", "--only", "*seed1"]) == 0
     out = capsys.readouterr().out
     assert "seed0" not in out and out.count("seed1") == 2
 
@@ -184,7 +184,7 @@ def test_dry_run_prints_commands(tmp_path, capsys):
     path = write_matrix(tmp_path, SMALL)
     m = expand(path)
     _done(m.entries[0])
-    assert cli.main([str(path), "--dry-run", "--nproc", "3"]) == 0
+    assert benchmark.main([str(path), "--dry-run", "--nproc", "3"]) == 0
     out = capsys.readouterr().out.splitlines()
     commands = [line for line in out if not line.startswith("#")]
     assert len(commands) == 3 and "# [0] d/missing-beta0.3/FedAvg/seed0: done, skipped" in out
@@ -192,17 +192,17 @@ def test_dry_run_prints_commands(tmp_path, capsys):
     assert "data.beta=0.3" in commands[0] and "fed.seed=1" in commands[0]
     assert commands[0].endswith(f"> {m.entries[1].log_path} 2>&1")
     assert not m.entries[1].run_dir.exists()  # nothing ran, nothing created
-    assert cli.main([str(path), "--dry-run", "--index", "3"]) == 0  # matrix nproc 1: train
+    assert benchmark.main([str(path), "--dry-run", "--index", "3"]) == 0  # matrix nproc 1: train
     out = capsys.readouterr().out
     assert "-m hpc_fed.cli train --config" in out and out.count("hpc_fed.cli") == 1
 
 
 def test_index_out_of_range_and_no_match(tmp_path, capsys):
     path = write_matrix(tmp_path, SMALL)
-    assert cli.main([str(path), "--index", "4"]) == 2
+    assert benchmark.main([str(path), "--index", "4"]) == 2
     assert "out of range" in capsys.readouterr().err
-    assert cli.main([str(path), "--only", "zzz*"]) == 2
-    assert cli.main([str(tmp_path / "missing.yaml"), "--list"]) == 2
+    assert benchmark.main([str(path), "--only", "zzz*"]) == 2
+    assert benchmark.main([str(tmp_path / "missing.yaml"), "--list"]) == 2
     assert "does not exist" in capsys.readouterr().err
 
 

@@ -15,7 +15,7 @@ from hpc_fed.data.datasets.easyvqa_tasks import (
     load_memes,
     stated_attributes,
 )
-from hpc_fed.model.prefit import image_number
+from hpc_fed.tiny.prefit import image_number
 
 
 @pytest.fixture(scope="module")

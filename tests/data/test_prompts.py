@@ -2,7 +2,7 @@
 
 import pytest
 
-from hpc_fed.data.prompts import AGNOSTIC, render_question
+from hpc_fed.data.prompts import AGNOSTIC, format_options, option_letters, render_question
 from hpc_fed.data.records import Record
 from hpc_fed.errors import ConfigError
 
@@ -121,3 +121,19 @@ def test_fedmllm_trains_and_scores_the_lettered_options(processor):
     scored = [[tok for _, _, tok in option] for option in plans[0]]
     assert scored == [collator.answer_ids("(A) not-hateful", eos=False),
                       collator.answer_ids("(B) hateful", eos=False)]
+
+
+def test_option_letters():
+    assert option_letters(0) == []
+    assert option_letters(3) == ["A", "B", "C"]
+    assert option_letters(26)[-1] == "Z"
+    with pytest.raises(ValueError):
+        option_letters(27)
+    with pytest.raises(ValueError):
+        option_letters(-1)
+
+
+def test_format_options():
+    assert format_options(["not-hateful", "hateful"]) == "(A) not-hateful (B) hateful"
+    assert format_options(["yes", "no", "maybe"]) == "(A) yes (B) no (C) maybe"
+    assert format_options([]) == ""

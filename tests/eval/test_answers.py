@@ -3,33 +3,11 @@
 
 import pytest
 
-from hpc_fed.eval.answers import (
-    exact_match,
-    format_options,
-    normalize_answer,
-    option_letters,
-    parse_option,
-)
+from hpc_fed.eval.answers import exact_match, normalize_answer, parse_option
 
 HATE = ["not-hateful", "hateful"]  # the prefix trap: "hateful" is inside "not-hateful"
 CRISIS = ["affected individuals", "infrastructure and utility damage", "not humanitarian",
           "other relevant information", "rescue volunteering or donation effort"]
-
-
-def test_option_letters():
-    assert option_letters(0) == []
-    assert option_letters(3) == ["A", "B", "C"]
-    assert option_letters(26)[-1] == "Z"
-    with pytest.raises(ValueError):
-        option_letters(27)
-    with pytest.raises(ValueError):
-        option_letters(-1)
-
-
-def test_format_options():
-    assert format_options(HATE) == "(A) not-hateful (B) hateful"
-    assert format_options(["yes", "no", "maybe"]) == "(A) yes (B) no (C) maybe"
-    assert format_options([]) == ""
 
 
 @pytest.mark.parametrize("reply, expected", [

@@ -30,7 +30,7 @@ def build(out: str, hidden: int, layers: int) -> int:
     """The tiny model's processor and vision tower with a bigger random Llama decoder."""
     from transformers import LlavaForConditionalGeneration
 
-    from hpc_fed.model.tiny import build_model, build_processor
+    from hpc_fed.tiny.model import build_model, build_processor
 
     processor = build_processor()
     config = build_model(processor.tokenizer, 0).config

@@ -9,10 +9,9 @@ import sys
 import pytest
 from matrix_helpers import FULL, SMALL, write_matrix
 
-from hpc_fed.benchmark import cli
 from hpc_fed.benchmark.matrix import expand
 from hpc_fed.errors import HpcFedError
-from hpc_fed.launch import local, threads
+from hpc_fed.launch import benchmark, local, threads
 from hpc_fed.runtime.owned import claim
 
 
@@ -49,7 +48,7 @@ def test_local_runner_skips_continues_and_summarises(tmp_path, capsys, fake_runs
     path = write_matrix(tmp_path, SMALL)
     m = expand(path)
     _done(m.entries[1])
-    assert cli.main([str(path), "--local"]) == 1
+    assert benchmark.main([str(path), "--local"]) == 1
     out = capsys.readouterr().out
     assert [i for i, _ in fake_runs] == [0, 2, 3] and all(n == 1 for _, n in fake_runs)
     assert "[1/4] d/missing-beta0.3/FedAvg/seed0 ... done" in out and "accuracy 0.100" in out
@@ -62,13 +61,13 @@ def test_local_runner_skips_continues_and_summarises(tmp_path, capsys, fake_runs
     assert not m.entries[2].done
     # rerun: the done ones are skipped, the failed one runs again (and fails again)
     fake_runs.clear()
-    assert cli.main([str(path)]) == 1
+    assert benchmark.main([str(path)]) == 1
     assert [i for i, _ in fake_runs] == [2]
     # --index of a done entry skips it unless --force
     fake_runs.clear()
-    assert cli.main([str(path), "--index", "0"]) == 0
+    assert benchmark.main([str(path), "--index", "0"]) == 0
     assert fake_runs == [] and "skipped" in capsys.readouterr().out
-    assert cli.main([str(path), "--index", "0", "--force", "--nproc", "2"]) == 0
+    assert benchmark.main([str(path), "--index", "0", "--force", "--nproc", "2"]) == 0
     assert fake_runs == [(0, 2)]
 
 
@@ -88,7 +87,7 @@ def test_jobs_run_entries_at_once_and_share_the_cores(tmp_path, capsys, monkeypa
         return [sys.executable, "-c", code]
 
     monkeypatch.setattr(local, "command_for", fake)
-    assert cli.main([str(path), "--only", "*beta0.3*", "--jobs", "2"]) == 0
+    assert benchmark.main([str(path), "--only", "*beta0.3*", "--jobs", "2"]) == 0
     out = capsys.readouterr().out
     assert "2 at a time" in out and "2 done, 0 skipped (already done), 0 failed" in out
     m = expand(path)
@@ -99,7 +98,7 @@ def test_jobs_run_entries_at_once_and_share_the_cores(tmp_path, capsys, monkeypa
 def test_exit_zero_without_results_is_a_failure(tmp_path, capsys, monkeypatch):
     path = write_matrix(tmp_path, SMALL)
     monkeypatch.setattr(local, "command_for", lambda entry, base, nproc: [sys.executable, "-c", "pass"])
-    assert cli.main([str(path), "--only", "*beta0.3*seed0"]) == 1
+    assert benchmark.main([str(path), "--only", "*beta0.3*seed0"]) == 1
     out = capsys.readouterr().out
     assert "wrote no results.json" in out and "0 done, 0 skipped (already done), 1 failed" in out
 
@@ -132,11 +131,11 @@ def test_gpus_handed_to_concurrent_entries_never_overlap(tmp_path, capsys, monke
         return [sys.executable, "-c", code]
 
     monkeypatch.setattr(local, "command_for", fake)
-    assert cli.main([str(path), "--jobs", "2", "--nproc", "2"]) == 0
+    assert benchmark.main([str(path), "--jobs", "2", "--nproc", "2"]) == 0
     gpus = [json.loads(e.results_path.read_text())["gpus"] for e in expand(path).entries]
     assert sorted(set(gpus)) == ["0,1", "2,3"] and len(gpus) == 4
     monkeypatch.setattr(local, "visible_gpu_ids", lambda: ["0"])
-    assert cli.main([str(path), "--jobs", "2", "--force"]) == 2
+    assert benchmark.main([str(path), "--jobs", "2", "--force"]) == 2
     assert "need 2 GPUs but 1 visible" in capsys.readouterr().err
 
 
@@ -174,11 +173,11 @@ def test_a_forced_rerun_replaces_a_finished_run_only_once_the_new_one_runs(tmp_p
         return [sys.executable, "-c", "raise SystemExit(2)"]
 
     monkeypatch.setattr(local, "command_for", fails_at_startup)
-    assert cli.main([str(path), "--index", "0", "--force"]) == 1
+    assert benchmark.main([str(path), "--index", "0", "--force"]) == 1
     assert commands[0][-1] == "output.overwrite=true"
     assert json.loads(entry.results_path.read_text())["final"]["accuracy"] == 0.9
     monkeypatch.setattr(local, "command_for", lambda entry, base, nproc: [sys.executable, "-c", "pass"])
-    assert cli.main([str(path), "--index", "0", "--force"]) == 1
+    assert benchmark.main([str(path), "--index", "0", "--force"]) == 1
     assert "wrote no results.json" in capsys.readouterr().out
 
 
@@ -189,7 +188,7 @@ def test_an_entry_folder_hpc_fed_did_not_write_fails_that_entry_untouched(tmp_pa
     entry = expand(path).entries[0]
     entry.run_dir.mkdir(parents=True)
     (entry.run_dir / "log.txt").write_text("my own log")
-    assert cli.main([str(path), "--only", "*beta0.3*seed0"]) == 1
+    assert benchmark.main([str(path), "--only", "*beta0.3*seed0"]) == 1
     out = capsys.readouterr().out
     assert "FAILED" in out and "holds files hpc_fed did not write" in out
     assert fake_runs == [] and [p.name for p in entry.run_dir.iterdir()] == ["log.txt"]

@@ -9,10 +9,10 @@ import pytest
 
 from hpc_fed.distributed.collectives import LocalComm
 from hpc_fed.errors import ConfigError
-from hpc_fed.model.build import ensure_model, is_stale_tiny
+from hpc_fed.tiny.build import ensure_model, is_stale_tiny
 from hpc_fed.model.config import LoraSettings, ModelConfig, TinyModelConfig
 from hpc_fed.model.loading import apply_lora, load_base_model, trainable_parameters
-from hpc_fed.model.tiny import FORMAT, MANIFEST
+from hpc_fed.tiny.model import FORMAT, MANIFEST
 
 
 def test_lora_goes_on_the_language_model_and_the_projector_is_trained_in_full(tiny_model_dir):
@@ -55,7 +55,7 @@ def test_the_tiny_build_gives_the_same_weights_whatever_the_threads_around_it(tm
     same base (a base built at another thread count scored 0.703 against 0.738)."""
     import torch
 
-    from hpc_fed.model.tiny import BUILD_THREADS, make_tiny_model
+    from hpc_fed.tiny.model import BUILD_THREADS, make_tiny_model
 
     before = torch.get_num_threads()
     digests = []
@@ -74,8 +74,8 @@ def test_the_tiny_build_gives_the_same_weights_whatever_the_threads_around_it(tm
 def test_a_tiny_model_built_by_other_code_or_settings_is_rebuilt(tmp_path, monkeypatch, caplog):
     """The cache is keyed on the build's recipe (code, pre-fit settings, library versions), not
     only its format: a base cached before the build changed is rebuilt, with a warning."""
-    from hpc_fed.model import tiny
-    from hpc_fed.model.build import stale_reason
+    from hpc_fed.tiny import model as tiny
+    from hpc_fed.tiny.build import stale_reason
 
     cfg = ModelConfig(path="tiny", tiny=TinyModelConfig(dir=str(tmp_path / "tiny"), prefit_steps=0))
     ensure_model(cfg, LocalComm())
@@ -98,15 +98,16 @@ def test_a_tiny_model_built_by_other_code_or_settings_is_rebuilt(tmp_path, monke
 
 def test_the_recipe_covers_every_module_a_tiny_build_imports(tmp_path):
     """A fresh interpreter runs a build; every hpc_fed module it imported is in the recipe's
-    sources or named as not deciding the weights (a new import must be classified)."""
+    sources or named as not deciding the weights (a new import must be classified), and every
+    listed module is one it imported (a module moved away leaves no stale entry)."""
     import subprocess
     import sys
 
-    from hpc_fed.model.tiny import NOT_WEIGHT_SOURCES, RECIPE_SOURCES
+    from hpc_fed.tiny.model import NOT_WEIGHT_SOURCES, RECIPE_SOURCES
 
     code = ("import sys, json\n"
             "from hpc_fed.model.config import TinyModelConfig\n"
-            "from hpc_fed.model.tiny import make_tiny_model\n"
+            "from hpc_fed.tiny.model import make_tiny_model\n"
             f"make_tiny_model({str(tmp_path / 't')!r}, TinyModelConfig(prefit_steps=1, "
             "prefit_batch_size=4))\n"
             "print(json.dumps([m.__file__ for n, m in list(sys.modules.items()) "
@@ -118,3 +119,4 @@ def test_the_recipe_covers_every_module_a_tiny_build_imports(tmp_path):
              for f in json.loads(out.stdout.strip().splitlines()[-1])}
     assert files - set(RECIPE_SOURCES) - set(NOT_WEIGHT_SOURCES) == set()
     assert set(RECIPE_SOURCES) <= files  # no stale entry either
+    assert set(NOT_WEIGHT_SOURCES) <= files

@@ -8,7 +8,7 @@ import shutil
 
 from cli_helpers import cli
 
-from hpc_fed.model.tiny import MANIFEST
+from hpc_fed.tiny.model import MANIFEST
 
 
 def test_force_refuses_a_folder_that_is_not_a_tiny_model(tmp_path):

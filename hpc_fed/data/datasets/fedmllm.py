@@ -44,7 +44,7 @@ import json
 import os
 import re
 
-from hpc_fed.eval.answers import option_letters
+from hpc_fed.data.prompts import option_letters
 from hpc_fed.data.records import Record
 from hpc_fed.errors import DataFormatError
 

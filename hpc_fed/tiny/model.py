@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from hpc_fed.model.config import TinyModelConfig
+from hpc_fed.runtime.provenance import package_version, weights_digest
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ SPECIAL = {"pad": "<pad>", "unk": "<unk>", "bos": "<s>", "eos": "</s>", "image":
 TEMPLATE_WORDS = ["user", "assistant", ":", ",", ".", "?", "(", ")"]
 MANIFEST = "hpc_fed_tiny.json"
 # Bumped when the tokenizer's vocabulary or the build changes: an older cached tiny model is
-# rebuilt by `ensure_model` (hpc_fed/model/build.py).
+# rebuilt by `ensure_model` (hpc_fed/tiny/build.py).
 FORMAT = 4
 
 # Renders {"role", "content"} messages whose content is a string or a list of
@@ -127,19 +128,19 @@ BUILD_THREADS = 2  # torch threads of every tiny-model build (see make_tiny_mode
 # cached model built by other code is rebuilt, never silently reused (a base cached before the
 # build changed once made every later result irreproducible from a fresh clone).
 # tests/model/test_model.py checks that every hpc_fed module a build imports is listed here or
-# in NOT_WEIGHT_SOURCES.
-RECIPE_SOURCES = ("model/tiny.py", "model/prefit.py", "data/collate.py", "data/prompts.py",
+# in NOT_WEIGHT_SOURCES, and that both lists name only modules a build imports.
+RECIPE_SOURCES = ("tiny/model.py", "tiny/prefit.py", "data/collate.py", "data/prompts.py",
                   "data/images.py", "data/records.py", "data/datasets/easyvqa.py",
                   "data/datasets/easyvqa_tasks.py", "model/interfaces/base.py")
 # Imported by a build without deciding its weights: package re-exports, errors, the held-out
 # accuracy the manifest reports (eval), model.config (its values enter the recipe themselves),
 # loading / roles / hub and the other families' interfaces (imported by package __init__s,
-# unused by the build).
+# unused by the build), runtime.provenance (the versions and the digest of the saved weights).
 NOT_WEIGHT_SOURCES = ("__init__.py", "data/__init__.py", "data/datasets/__init__.py",
-                      "model/__init__.py", "eval/__init__.py", "errors.py", "eval/answers.py",
-                      "eval/metrics.py", "eval/scoring.py", "model/config.py", "model/loading.py",
-                      "model/roles.py", "model/hub.py", "model/interfaces/__init__.py",
-                      "model/interfaces/minicpmv.py")
+                      "model/__init__.py", "eval/__init__.py", "errors.py", "eval/metrics.py",
+                      "eval/scoring.py", "model/config.py", "model/loading.py", "model/roles.py",
+                      "model/hub.py", "model/interfaces/__init__.py", "model/interfaces/minicpmv.py",
+                      "runtime/__init__.py", "runtime/provenance.py", "tiny/__init__.py")
 RECIPE_PACKAGES = ("torch", "transformers", "tokenizers", "numpy", "pillow", "easy-vqa")
 
 
@@ -148,15 +149,6 @@ def recipe(cfg: TinyModelConfig) -> str:
     format, BUILD_THREADS, the pre-fit settings, the library versions and the source of
     RECIPE_SOURCES. Stored in the manifest; a cached model whose recipe differs is rebuilt."""
     import hashlib
-    from importlib import metadata
-
-    # not runtime.provenance.package_version: provenance imports this module (weights_digest),
-    # and the package keeps no import cycle (tests/test_imports.py)
-    def package_version(package: str) -> str | None:
-        try:
-            return metadata.version(package)
-        except metadata.PackageNotFoundError:
-            return None
 
     settings = {"format": FORMAT, "threads": BUILD_THREADS, "steps": cfg.prefit_steps,
                 "questions": cfg.prefit_questions, "batch_size": cfg.prefit_batch_size,
@@ -169,30 +161,9 @@ def recipe(cfg: TinyModelConfig) -> str:
     return h.hexdigest()[:16]
 
 
-def weights_digest(model_dir: str | Path, limit_bytes: int = 2 << 30) -> str:
-    """sha256 over a saved model's weight files (*.safetensors, *.bin, in name order); for
-    weights over `limit_bytes` (a real model: hashing 15 GB takes minutes) a fingerprint of their
-    names and sizes instead, marked "size:"."""
-    import hashlib
-
-    files = sorted(p for p in Path(model_dir).iterdir() if p.suffix in (".safetensors", ".bin"))
-    if not files:
-        return ""
-    h = hashlib.sha256()
-    if sum(p.stat().st_size for p in files) > limit_bytes:
-        for p in files:
-            h.update(f"{p.name}:{p.stat().st_size};".encode())
-        return "size:" + h.hexdigest()
-    for p in files:
-        with open(p, "rb") as f:
-            while block := f.read(1 << 20):
-                h.update(block)
-    return h.hexdigest()
-
-
 def make_tiny_model(out_dir: str | Path, cfg: TinyModelConfig | None = None) -> dict:
     """Build, optionally pre-fit, and save the tiny model and processor; returns the manifest."""
-    from hpc_fed.model.prefit import prefit
+    from hpc_fed.tiny.prefit import prefit
 
     cfg = cfg or TinyModelConfig()
     out_dir = Path(out_dir)

@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hpc_fed.launch import local
 from hpc_fed.benchmark.matrix import expand, listing, select
 from hpc_fed.errors import HpcFedError
+from hpc_fed.launch import local
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 def replace_problem(path: Path) -> str | None:
     """Why `path` must not be replaced by a tiny model, or None: it does not exist, is an empty
     folder, or holds a tiny model (its manifest)."""
-    from hpc_fed.model.tiny import MANIFEST
+    from hpc_fed.tiny.model import MANIFEST
 
     if not path.exists() or (path.is_dir() and not any(path.iterdir())) or (path / MANIFEST).is_file():
         return None
@@ -33,7 +33,7 @@ def build_tiny_atomically(path: Path, tiny_cfg, replace: bool = False) -> dict:
     """Build into a temporary sibling folder and rename, so a half-built model never appears.
     A tiny model already at `path` is replaced when outdated, or always with `replace`, once the
     new one is built; anything else there is never touched (replace_problem)."""
-    from hpc_fed.model.tiny import MANIFEST, make_tiny_model
+    from hpc_fed.tiny.model import MANIFEST, make_tiny_model
 
     problem = replace_problem(path)
     if problem:  # before a build of minutes
@@ -61,7 +61,7 @@ def stale_reason(path: Path, tiny_cfg=None) -> str | None:
     """Why the tiny model cached at `path` must be rebuilt, or None: built by an older format, or
     (given the config) by other build code, pre-fit settings or library versions (tiny.recipe).
     A folder without our manifest is not our tiny model and is never touched."""
-    from hpc_fed.model.tiny import FORMAT, MANIFEST, recipe
+    from hpc_fed.tiny.model import FORMAT, MANIFEST, recipe
 
     manifest = path / MANIFEST
     if not manifest.is_file():

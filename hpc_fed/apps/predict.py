@@ -69,8 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from hpc_fed.config import load_config, require_config
     from hpc_fed.data.images import image_error
-
-    from hpc_fed.train import quiet_libraries
+    from hpc_fed.runtime.logs import quiet_libraries
 
     args = build_parser().parse_intermixed_args(argv)
     logging.basicConfig(level=logging.WARNING)
