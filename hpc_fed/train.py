@@ -14,11 +14,11 @@ import sys
 
 from torch.distributed.elastic.multiprocessing.errors import record
 
-from hpc_fed.config import load_config, require_config
+from hpc_fed.config import client_group_size, load_config, require_config
 from hpc_fed.distributed import build_topology, exit_process, init_distributed, shutdown
 from hpc_fed.distributed.collectives import PeerLostError
 from hpc_fed.errors import DEBUG_ENV, HpcFedError
-from hpc_fed.runs import client_group_size, run_class
+from hpc_fed.runs import run_class
 from hpc_fed.runtime.logs import setup_logging
 from hpc_fed.runtime.stop import stop_exit_code
 

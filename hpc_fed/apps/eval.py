@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from hpc_fed.config import require_config
     from hpc_fed.launch.node import check, launch
-    from hpc_fed.runtime.rundir import split_output_dir
+    from hpc_fed.runs.rundir import split_output_dir
 
     args = build_parser().parse_intermixed_args(argv)
     try:

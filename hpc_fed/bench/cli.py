@@ -128,7 +128,7 @@ def summarize(found: dict[str, list[dict]], sequential: list[dict], runs: dict[s
 def main(argv: list[str] | None = None) -> int:
     from hpc_fed.launch.node import check, launch
     from hpc_fed.runtime.owned import claim
-    from hpc_fed.runtime.rundir import split_output_dir
+    from hpc_fed.runs.rundir import split_output_dir
 
     p = build_parser()
     args = p.parse_intermixed_args(argv)

@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     from hpc_fed.config import load_config
     from hpc_fed.distributed import build_topology, init_distributed, shutdown
     from hpc_fed.errors import HpcFedError
-    from hpc_fed.runs import client_group_size
+    from hpc_fed.config import client_group_size
     from hpc_fed.runtime.logs import setup_logging
 
     p = argparse.ArgumentParser(prog="hpc_fed.bench.worker", description=__doc__,

@@ -36,12 +36,23 @@ from hpc_fed.errors import ConfigError, require
 from hpc_fed.eval.config import EvalConfig
 from hpc_fed.fed.config import FedConfig
 from hpc_fed.model.config import LoraSettings, ModelConfig, TinyModelConfig
-from hpc_fed.runs import RUNS
 from hpc_fed.runtime.config import CheckpointConfig, OutputConfig
+
+# The kinds of run `baseline` names; hpc_fed/runs/ implements one module each (runs.RUNS, whose keys
+# a test holds equal to these). The config owns the names so it need not import the runs.
+BASELINES = ("none", "zero_shot", "local", "centralized")
+WHOLE_WORLD_BASELINES = ("centralized",)  # one client group of every rank, whatever fed.ranks_per_client
+
+
+def client_group_size(cfg, world_size: int) -> int:
+    """Ranks per client group for this run: the whole world for the centralized baseline."""
+    return world_size if cfg.baseline in WHOLE_WORLD_BASELINES else cfg.fed.ranks_per_client
+
 
 __all__ = ["RunConfig", "ModelConfig", "LoraSettings", "TinyModelConfig", "DataConfig", "FedConfig",
            "TrainConfig", "EvalConfig", "OutputConfig", "CheckpointConfig", "DistributedConfig",
-           "load_config", "to_yaml", "to_container"]
+           "load_config", "to_yaml", "to_container", "BASELINES", "WHOLE_WORLD_BASELINES",
+           "client_group_size"]
 
 
 @dataclass
@@ -56,7 +67,7 @@ class RunConfig:
     output: OutputConfig = field(default_factory=OutputConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     distributed: DistributedConfig = field(default_factory=DistributedConfig)
-    baseline: Annotated[str, Literal[tuple(RUNS)]] = "none"
+    baseline: Annotated[str, Literal[BASELINES]] = "none"
     """The kind of run (hpc_fed/runs/): none (federated training), zero_shot (evaluate the base
     model only), local (each client trains alone) or centralized (one model on all the training
     data); zero-shot is read as zero_shot."""

@@ -177,7 +177,7 @@ def launch(args, run_dir: Path, train_args: list[str], module: str = "hpc_fed.tr
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hpc_fed.runtime.rundir import run_dir_name
+    from hpc_fed.runs.rundir import run_dir_name
 
     args = build_parser().parse_intermixed_args(argv)
     try:

@@ -101,9 +101,10 @@ def check_layout(cfg, nnodes: int, nproc_per_node: int, gpus_per_node: int | Non
     """check_world for a run config; the centralized baseline is one group of the whole world
     whatever fed.ranks_per_client says (hpc_fed/runs/centralized.py). With
     `gpus_per_node` known, also the device rule: under NCCL each rank needs its own GPU."""
+    from hpc_fed.config import WHOLE_WORLD_BASELINES
     from hpc_fed.distributed.backend import choose_backend
 
-    if cfg.baseline == "centralized":
+    if cfg.baseline in WHOLE_WORLD_BASELINES:
         world = nnodes * nproc_per_node
         layout = f"world {world} = {nnodes} node(s) x {nproc_per_node} process(es) = 1 client group"
     else:
@@ -123,7 +124,7 @@ def check_inputs(cfg, world_size: int) -> str | None:
     returned for the caller to phrase, or None."""
     from hpc_fed.data.federated import build_federated_data
     from hpc_fed.model.loading import preflight as model_preflight
-    from hpc_fed.runtime.rundir import preflight as rundir_preflight
+    from hpc_fed.runs.rundir import preflight as rundir_preflight
 
     model_preflight(cfg.model)
     build_federated_data(cfg.data, cfg.fed.num_clients)

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     from hpc_fed.config import config_argument, load_config
     from hpc_fed.distributed.backend import visible_gpus
     from hpc_fed.launch.plan import check_inputs, check_layout, resolve
-    from hpc_fed.runtime.rundir import run_dir_name
+    from hpc_fed.runs.rundir import run_dir_name
 
     parser = build_parser()
     args = parser.parse_intermixed_args(argv)

@@ -5,8 +5,8 @@
   local        hpc_fed/runs/local.py        each client trains alone, never aggregated
   centralized  hpc_fed/runs/centralized.py  all data pooled as one client on one group of every rank
 
-The registry holds module paths, imported on use: a run imports the whole training stack, and
-the config (which checks `baseline` against this registry) must not.
+The registry holds module paths, imported on use: a run imports the whole training stack. Its
+keys are hpc_fed.config.BASELINES, the names the config checks `baseline` against.
 """
 
 from __future__ import annotations
@@ -20,15 +20,9 @@ RUNS: dict[str, str] = {
     "centralized": "hpc_fed.runs.centralized:CentralizedRun",
 }
 BASELINE_TITLES = {"zero_shot": "Zero-shot", "local": "Local", "centralized": "Centralized"}  # reports
-WHOLE_WORLD_RUNS = ("centralized",)  # one client group of every rank, whatever fed.ranks_per_client
 
 
 def run_class(baseline: str):
     """The run class `baseline` names (validated at config load against RUNS)."""
     module, name = RUNS[baseline].split(":")
     return getattr(importlib.import_module(module), name)
-
-
-def client_group_size(cfg, world_size: int) -> int:
-    """Ranks per client group for this run: the whole world for the centralized baseline."""
-    return world_size if cfg.baseline in WHOLE_WORLD_RUNS else cfg.fed.ranks_per_client

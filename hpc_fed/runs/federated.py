@@ -37,7 +37,7 @@ from hpc_fed.errors import ConfigError, HpcFedError
 from hpc_fed.runtime import checkpoint
 from hpc_fed.runtime.progress import RoundTable
 from hpc_fed.runtime.monitor import RankMonitor
-from hpc_fed.runtime.rundir import RunDir, resume_mismatch
+from hpc_fed.runs.rundir import RunDir, resume_mismatch
 from hpc_fed.runtime.stop import StopRequest
 from hpc_fed.runtime.timing import PhaseTimer
 

@@ -1,5 +1,5 @@
 """The `output` and `checkpoint` sections: the run directory, what goes into it, and how a run
-continues after a stop (hpc_fed/runtime/rundir.py, hpc_fed/runtime/checkpoint.py)."""
+continues after a stop (hpc_fed/runs/rundir.py, hpc_fed/runtime/checkpoint.py)."""
 
 from __future__ import annotations
 

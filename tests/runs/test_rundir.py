@@ -12,7 +12,7 @@ from hpc_fed.config import load_config
 from hpc_fed.distributed.collectives import LocalComm
 from hpc_fed.errors import ConfigError
 from hpc_fed.runtime.owned import MARKER
-from hpc_fed.runtime.rundir import RunDir, preflight
+from hpc_fed.runs.rundir import RunDir, preflight
 
 
 class NotMain(LocalComm):
