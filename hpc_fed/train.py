@@ -80,4 +80,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    exit_process(main())  # not sys.exit: see exit_process
+    # `record` turns argparse's SystemExit(0) (--help) into None
+    exit_process(main() or 0)  # not sys.exit: see exit_process

@@ -162,3 +162,11 @@ def test_a_closed_pipe_ends_a_listing_quietly():
     proc.stdout.close()  # no reader: the first write fails with EPIPE
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 0 and "Traceback" not in err, err[-2000:]
+
+
+def test_the_rank_entry_prints_its_help_and_exits_0():
+    """`python -m hpc_fed.train --help`: torch's error recorder turns argparse's exit into None,
+    which must still end the process with 0, not a traceback."""
+    proc = subprocess.run([sys.executable, "-m", "hpc_fed.train", "--help"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "usage:" in proc.stdout and "Traceback" not in proc.stderr, proc.stderr
