@@ -141,3 +141,11 @@ def test_config_docs_writes_the_page_and_checks_a_stale_one(tmp_path, capsys):
     page.write_text(render().replace("LoRA rank.", "The LoRA rank."))
     assert config_main(["docs", "--check", str(page)]) == 1
     assert f"hpc-fed config docs --out {page}" in capsys.readouterr().err
+
+
+def test_config_docs_never_replaces_a_file_it_did_not_write(tmp_path, capsys):
+    notes = tmp_path / "configuration.md"
+    notes.write_text("# my notes\n")
+    assert config_main(["docs", "--out", str(notes)]) == 2
+    assert "is not a file hpc_fed wrote" in capsys.readouterr().err
+    assert notes.read_text() == "# my notes\n"

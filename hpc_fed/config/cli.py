@@ -69,7 +69,8 @@ def _fields(args) -> int:
 
 
 def _docs(args) -> int:
-    from hpc_fed.config.reference import render
+    from hpc_fed.config.reference import INTRO, render
+    from hpc_fed.runtime.owned import starts_with, write_new_or_owned
 
     page = render()
     if args.check:
@@ -78,9 +79,9 @@ def _docs(args) -> int:
         print(f"hpc-fed: {args.check} is not the reference the schema gives; rewrite it with "
               f"`hpc-fed config docs --out {args.check}`", file=sys.stderr)
         return 1
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(page)
+    if args.out:  # an earlier reference is replaced, any other file is left as it is
+        ours = starts_with(INTRO.split(" by ")[0].encode())  # the title and "Generated from the schema"
+        write_new_or_owned(Path(args.out), page, ours, what="--out")
         print(f"configuration reference written to {args.out}")
     else:
         print(page, end="")
