@@ -161,10 +161,9 @@ def report(ranks: list[dict], run, one_time: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hpc_fed.config import load_config
+    from hpc_fed.config import client_group_size, load_config
     from hpc_fed.distributed import build_topology, init_distributed, shutdown
     from hpc_fed.errors import HpcFedError
-    from hpc_fed.config import client_group_size
     from hpc_fed.runtime.logs import setup_logging
 
     p = argparse.ArgumentParser(prog="hpc_fed.bench.worker", description=__doc__,
