@@ -147,3 +147,13 @@ def test_scaffold_refuses_a_schedule_inside_the_round():
     with pytest.raises(ConfigError, match="fed.algorithm=scaffold needs train.local_schedule=constant"):
         load_config(None, ["fed.algorithm=scaffold", "train.local_schedule=cosine"])
     load_config(None, ["fed.algorithm=fedavg", "train.local_schedule=cosine"])
+
+
+def test_a_missing_config_names_the_shipped_run_configs():
+    from hpc_fed.config import require_config, shipped_configs
+
+    names = {Path(p).as_posix().split("configs/", 1)[-1] for p in shipped_configs()}
+    assert {"quickstart.yaml", "paper/hateful_memes.yaml", "benchmark/offline.yaml"} <= names
+    with pytest.raises(ConfigError) as err:
+        require_config(None, "hpc-fed train")
+    assert "paper/hateful_memes.yaml" in str(err.value) and "benchmark/" not in str(err.value)

@@ -112,7 +112,7 @@ def _to_object(node):
 
 def shipped_configs() -> list[str]:
     """The run configs that come with hpc_fed (configs/*.yaml of this checkout), as paths."""
-    root = Path(__file__).resolve().parents[1] / "configs"
+    root = Path(__file__).resolve().parents[2] / "configs"  # hpc_fed/config/__init__.py -> the checkout
     found = sorted(root.glob("*.yaml")) + sorted(root.glob("*/*.yaml"))
     try:
         return [str(p.relative_to(Path.cwd())) for p in found]
