@@ -8,7 +8,8 @@ from distributed_helpers import cpu_choice, spawn, tiny_run_config
 
 def _baselines_worker(rank, world, model_dir, out_dir):
     from hpc_fed.distributed import build_topology
-    from hpc_fed.runs import client_group_size, run_class
+    from hpc_fed.config import client_group_size
+    from hpc_fed.runs import run_class
 
     for name, extra in [("zero_shot", ()), ("local", ()), ("local", ("fed.local_client=3",)),
                         ("centralized", ("data.scenario=cross", "data.k=2"))]:
