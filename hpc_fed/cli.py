@@ -12,6 +12,8 @@ import os
 import sys
 from pathlib import Path
 
+from hpc_fed.errors import UsageError, command
+
 
 PASS_THROUGH = {  # subcommands with their own parser: name -> (module, function)
     "train": ("hpc_fed.train", "main"),
@@ -28,50 +30,38 @@ PASS_THROUGH = {  # subcommands with their own parser: name -> (module, function
 }
 
 
+@command("hpc-fed make-tiny-model")
 def _make_tiny(args) -> int:
-    from hpc_fed.errors import HpcFedError
-    from hpc_fed.tiny.build import build_tiny_atomically
     from hpc_fed.model.config import TinyModelConfig
+    from hpc_fed.tiny.build import build_tiny_atomically
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     out = Path(args.dir)
     if out.exists() and not args.force:
-        print(f"hpc-fed: error: {out} exists; pass --force to rebuild it", file=sys.stderr)
-        return 2
+        raise UsageError(f"{out} exists; pass --force to rebuild it")
     cfg = TinyModelConfig(prefit_steps=args.prefit_steps, prefit_questions=args.prefit_questions,
                           seed=args.seed)
-    try:  # --force replaces a tiny model (its manifest says so) once the new one is built
-        manifest = build_tiny_atomically(out, cfg, replace=args.force)
-    except HpcFedError as exc:
-        print(f"hpc-fed: error: {exc}", file=sys.stderr)
-        return 2
+    # --force replaces a tiny model (its manifest says so) once the new one is built
+    manifest = build_tiny_atomically(out, cfg, replace=args.force)
     print(f"tiny model written to {out}: {manifest}")
     return 0
 
 
+@command("hpc-fed data")
 def _data_describe(args, rest: list[str]) -> int:
     """Print the partition table (clients x modality counts x labels) without training."""
     import json
 
     from hpc_fed.config import load_config
     from hpc_fed.data.federated import build_federated_data, describe_table, partition_summary
-    from hpc_fed.errors import HpcFedError
     from hpc_fed.runtime.owned import json_with, write_new_or_owned
 
-    try:
-        cfg = load_config(args.config, rest)
-        summary = partition_summary(build_federated_data(cfg.data, cfg.fed.num_clients), cfg.data)
-    except HpcFedError as exc:
-        print(f"hpc-fed: error: {exc}", file=sys.stderr)
-        return 2
+    cfg = load_config(args.config, rest)
+    summary = partition_summary(build_federated_data(cfg.data, cfg.fed.num_clients), cfg.data)
     print(describe_table(summary))
-    if args.json:
-        try:  # replaces only a partition hpc_fed wrote (a typo must not clobber another file)
-            write_new_or_owned(Path(args.json), json.dumps(summary, indent=2) + "\n",
-                               json_with("dataset", "scheme", "clients"), what="--json")
-        except HpcFedError as exc:
-            print(f"hpc-fed: error: {exc}", file=sys.stderr)
-            return 2
+    if args.json:  # replaces only a partition hpc_fed wrote (a typo must not clobber another file)
+        write_new_or_owned(Path(args.json), json.dumps(summary, indent=2) + "\n",
+                           json_with("dataset", "scheme", "clients"), what="--json")
         print(f"partition written to {args.json}")
     return 0
 

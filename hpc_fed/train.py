@@ -10,14 +10,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 
 from torch.distributed.elastic.multiprocessing.errors import record
 
 from hpc_fed.config import client_group_size, load_config, require_config
 from hpc_fed.distributed import build_topology, exit_process, init_distributed, shutdown
-from hpc_fed.distributed.collectives import PeerLostError
-from hpc_fed.errors import DEBUG_ENV, HpcFedError
+from hpc_fed.errors import command
 from hpc_fed.runs import run_class
 from hpc_fed.runtime.logs import setup_logging
 from hpc_fed.runtime.stop import stop_exit_code
@@ -42,40 +40,35 @@ def _first_line(exc: BaseException) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        cfg = load_config(require_config(args.config, "hpc-fed train"), args.overrides)  # fail fast
-        choice = init_distributed(cfg.distributed)
-        setup_logging(int(os.environ["RANK"]))
-        topo = build_topology(client_group_size(cfg, int(os.environ["WORLD_SIZE"])), choice)
-        log.info("%s%s", topo.describe(), "" if cfg.baseline == "none" else f"; baseline {cfg.baseline}")
-        runner = run_class(cfg.baseline)(cfg, topo)
-        try:
-            outcome = runner.run()
-        except Exception as exc:
-            if not runner.stop.requested():
-                raise
-            # A peer left first while the run was stopping (its stop deadline passed): not a crash.
-            runner.abandoned(f"{runner.stop.reason}; a peer rank left first "
-                             f"({_first_line(exc)})")
-            log.warning("stopping (%s): a peer rank left before the round ended", runner.stop.reason)
-            return stop_exit_code()
-        finally:
-            runner.close()
-        if "stopped_after_round" in outcome:
-            return stop_exit_code()
-    except HpcFedError as exc:
-        if os.environ.get(DEBUG_ENV):
-            raise
-        print(f"hpc-fed: error: {exc}", file=sys.stderr)
-        return 2
-    except PeerLostError as exc:
-        if os.environ.get(DEBUG_ENV):
-            raise
-        print(f"hpc-fed: error: {exc}", file=sys.stderr)
-        return 1
+        return _run(args)
     finally:
         summary = shutdown()
         if summary:
             log.info("%s", summary)
+
+
+@command("hpc-fed train")
+def _run(args: argparse.Namespace) -> int:
+    cfg = load_config(require_config(args.config, "hpc-fed train"), args.overrides)  # fail fast
+    choice = init_distributed(cfg.distributed)
+    setup_logging(int(os.environ["RANK"]))
+    topo = build_topology(client_group_size(cfg, int(os.environ["WORLD_SIZE"])), choice)
+    log.info("%s%s", topo.describe(), "" if cfg.baseline == "none" else f"; baseline {cfg.baseline}")
+    runner = run_class(cfg.baseline)(cfg, topo)
+    try:
+        outcome = runner.run()
+    except Exception as exc:
+        if not runner.stop.requested():
+            raise
+        # A peer left first while the run was stopping (its stop deadline passed): not a crash.
+        runner.abandoned(f"{runner.stop.reason}; a peer rank left first "
+                         f"({_first_line(exc)})")
+        log.warning("stopping (%s): a peer rank left before the round ended", runner.stop.reason)
+        return stop_exit_code()
+    finally:
+        runner.close()
+    if "stopped_after_round" in outcome:
+        return stop_exit_code()
     return 0
 
 

@@ -111,7 +111,7 @@ def test_config_show_refuses_a_bad_key_or_value_in_one_line(capsys):
                                ("train.precision=fp16", "train.precision ('fp16') must be one of")):
         assert config_main(["show", "--config", QUICK, override]) == 2
         err = capsys.readouterr().err
-        assert err.count("\n") == 1 and err.startswith("hpc-fed: error: ") and fragment in err
+        assert err.count("\n") == 1 and err.startswith("hpc-fed config: error: ") and fragment in err
 
 
 def test_config_help_lists_the_subcommands(capsys):

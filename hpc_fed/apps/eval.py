@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hpc_fed.errors import HpcFedError
+from hpc_fed.errors import command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,27 +30,24 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@command("hpc-fed eval")
 def main(argv: list[str] | None = None) -> int:
     from hpc_fed.config import require_config
     from hpc_fed.launch.node import check, launch
     from hpc_fed.runs.rundir import split_output_dir
 
     args = build_parser().parse_intermixed_args(argv)
-    try:
-        config = require_config(args.config, "hpc-fed eval", args.adapter)
-        out, rest = split_output_dir(args.overrides, "eval")
-        overrides = rest + [
-            "baseline=zero_shot", *([f"model.adapter={args.adapter}"] if args.adapter else []),
-            "output.save_adapter=false", "output.kind=eval",  # never a run's directory (owned.py)
-            "output.overwrite=true", "checkpoint.resume=false", f"output.dir={out}"]
-        launch_args = argparse.Namespace(nproc=args.nproc, nnodes=1, rdzv_endpoint=None,
-                                         rdzv_id="hpc-fed-eval", max_restarts=0, config=config,
-                                         overrides=overrides)
-        check(launch_args, "hpc-fed eval")
-    except HpcFedError as exc:
-        print(f"hpc-fed: error: {exc}", file=sys.stderr)
-        return 2
-    return launch(launch_args, out, ["--config", config, *overrides])
+    config = require_config(args.config, "hpc-fed eval", args.adapter)
+    out, rest = split_output_dir(args.overrides, "eval")
+    overrides = rest + [
+        "baseline=zero_shot", *([f"model.adapter={args.adapter}"] if args.adapter else []),
+        "output.save_adapter=false", "output.kind=eval",  # never a run's directory (owned.py)
+        "output.overwrite=true", "checkpoint.resume=false", f"output.dir={out}"]
+    launch_args = argparse.Namespace(nproc=args.nproc, nnodes=1, rdzv_endpoint=None,
+                                     rdzv_id="hpc-fed-eval", max_restarts=0, config=config,
+                                     overrides=overrides)
+    check(launch_args, "hpc-fed eval")
+    return launch(launch_args, out, ["--config", config, *overrides], prog="hpc-fed eval")
 
 
 if __name__ == "__main__":

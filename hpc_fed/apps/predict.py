@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hpc_fed.errors import HpcFedError
+from hpc_fed.errors import UsageError, command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,6 +64,7 @@ def predict(cfg, question: str, image: str | None, text: str | None, options: li
         return [(generate_replies(model, collator, [record], device, dtype, max_new_tokens)[0], None)]
 
 
+@command("hpc-fed predict")
 def main(argv: list[str] | None = None) -> int:
     import logging
 
@@ -74,19 +75,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_intermixed_args(argv)
     logging.basicConfig(level=logging.WARNING)
     quiet_libraries()
-    try:
-        config = require_config(args.config, "hpc-fed predict", args.adapter)
-        adapter = [f"model.adapter={args.adapter}"] if args.adapter else []
-        cfg = load_config(config, [*args.overrides, *adapter])
-        if args.image and image_error(args.image):
-            raise HpcFedError(f"--image {args.image} is not a readable image ({image_error(args.image)})")
-        if not args.image and not args.text and not args.question.strip():
-            raise HpcFedError("--question is empty; ask something")
-        options = [o.strip() for o in args.options.split(",") if o.strip()] if args.options else []
-        answers = predict(cfg, args.question, args.image, args.text, options, args.max_new_tokens)
-    except HpcFedError as exc:
-        print(f"hpc-fed: error: {exc}", file=sys.stderr)
-        return 2
+    config = require_config(args.config, "hpc-fed predict", args.adapter)
+    adapter = [f"model.adapter={args.adapter}"] if args.adapter else []
+    cfg = load_config(config, [*args.overrides, *adapter])
+    if args.image and image_error(args.image):
+        raise UsageError(f"--image {args.image} is not a readable image ({image_error(args.image)})")
+    if not args.image and not args.text and not args.question.strip():
+        raise UsageError("--question is empty; ask something")
+    options = [o.strip() for o in args.options.split(",") if o.strip()] if args.options else []
+    answers = predict(cfg, args.question, args.image, args.text, options, args.max_new_tokens)
     for answer, prob in answers:
         if prob is None and not answer:
             answer = "(an empty reply: the model ended its answer at once)"

@@ -28,7 +28,7 @@ import subprocess
 import sys
 
 from hpc_fed.bench.stats import ratio, spread
-from hpc_fed.errors import HpcFedError
+from hpc_fed.errors import UsageError, command, print_error
 from hpc_fed.launch.threads import thread_env, thread_source
 
 REPORTED = ("round_efficiency", "step_efficiency", "aggregation_over_floor", "samples_per_second",
@@ -125,6 +125,7 @@ def summarize(found: dict[str, list[dict]], sequential: list[dict], runs: dict[s
     return summary
 
 
+@command("hpc-fed bench")
 def main(argv: list[str] | None = None) -> int:
     from hpc_fed.launch.node import check, launch
     from hpc_fed.runtime.owned import claim
@@ -133,24 +134,20 @@ def main(argv: list[str] | None = None) -> int:
     p = build_parser()
     args = p.parse_intermixed_args(argv)
     args.nnodes, args.rdzv_endpoint, args.rdzv_id, args.max_restarts = 1, None, "hpc-fed-bench", 0
-    try:
-        if args.rounds < 1 or args.repeats < 1:
-            raise HpcFedError(f"--rounds ({args.rounds}) and --repeats ({args.repeats}) must be >= 1")
-        root, base = split_output_dir(args.overrides, "bench")
-        base = [*base, "output.kind=bench"]  # its folders are never a training run's (owned.py)
-        cfg = check(argparse.Namespace(**{**vars(args), "overrides": [*base, f"output.dir={root}/groups-0"]}),
-                    "hpc-fed bench")
-        claim(root, "bench", what="output.dir")
-        group = cfg.fed.ranks_per_client
-        variants = [("groups", args.nproc)]
-        if args.compare_groups:
-            if args.nproc <= group:
-                raise HpcFedError(f"--compare-groups needs more than one client group: --nproc "
-                                  f"({args.nproc}) must exceed fed.ranks_per_client ({group})")
-            variants.append(("one_group", group))
-    except HpcFedError as exc:
-        print(f"hpc-fed: error: {exc}", file=sys.stderr)
-        return 2
+    if args.rounds < 1 or args.repeats < 1:
+        raise UsageError(f"--rounds ({args.rounds}) and --repeats ({args.repeats}) must be >= 1")
+    root, base = split_output_dir(args.overrides, "bench")
+    base = [*base, "output.kind=bench"]  # its folders are never a training run's (owned.py)
+    cfg = check(argparse.Namespace(**{**vars(args), "overrides": [*base, f"output.dir={root}/groups-0"]}),
+                "hpc-fed bench")
+    claim(root, "bench", what="output.dir")
+    group = cfg.fed.ranks_per_client
+    variants = [("groups", args.nproc)]
+    if args.compare_groups:
+        if args.nproc <= group:
+            raise UsageError(f"--compare-groups needs more than one client group: --nproc "
+                             f"({args.nproc}) must exceed fed.ranks_per_client ({group})")
+        variants.append(("one_group", group))
     found: dict[str, list[dict]] = {name: [] for name, _ in variants}
     sequential: list[dict] = []
     for k in range(args.repeats):
@@ -162,8 +159,8 @@ def main(argv: list[str] | None = None) -> int:
                    "--out", str(out), *(["--config", args.config] if args.config else []), *base]
             rc = subprocess.run(cmd, env={**os.environ, **thread_env(1)}).returncode
             if rc != 0 or not out.is_file():
-                print(f"hpc-fed: error: the sequential loop failed (exit {rc}); its output above says "
-                      "why", file=sys.stderr)
+                print_error("hpc-fed bench", f"the sequential loop failed (exit {rc}); its output above "
+                            "says why")
                 return rc or 1
             sequential.append(json.loads(out.read_text()))
         for name, nproc in variants:
@@ -174,11 +171,11 @@ def main(argv: list[str] | None = None) -> int:
             worker_args = (["--config", args.config] if args.config else []) + \
                 (["--no-plain"] if args.no_plain else []) + \
                 [*base, f"fed.rounds={args.rounds}", f"output.dir={run_dir}"]
-            rc = launch(run_args, run_dir, worker_args, module="hpc_fed.bench.worker")
+            rc = launch(run_args, run_dir, worker_args, module="hpc_fed.bench.worker", prog="hpc-fed bench")
             bench = run_dir / "bench.json"
             if rc != 0 or not bench.is_file():
-                print(f"hpc-fed: error: the measured run in {run_dir} failed (exit {rc}); its output "
-                      "above says why", file=sys.stderr)
+                print_error("hpc-fed bench", f"the measured run in {run_dir} failed (exit {rc}); its "
+                            "output above says why")
                 return rc or 1
             found[name].append(json.loads(bench.read_text()))
     summary = summarize(found, sequential, {name: [str(root / f"{name}-{k}") for k in range(args.repeats)]

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from hpc_fed.errors import UsageError, command
 from hpc_fed.launch.threads import usable_cpus
 
 
@@ -116,9 +117,9 @@ def run(cfg, rounds: int) -> dict:
             "torch_threads": torch.get_num_threads(), "cores": usable_cpus()}
 
 
+@command("hpc-fed bench")
 def main(argv: list[str] | None = None) -> int:
     from hpc_fed.config import load_config
-    from hpc_fed.errors import HpcFedError
     from hpc_fed.launch.threads import threads_per_rank
     from hpc_fed.runtime.owned import json_with, replace_problem, write_new_or_owned
 
@@ -131,17 +132,13 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     ours = json_with("round_seconds", "share_in_trainer_train")  # an earlier result of this loop
-    try:
-        torch.set_num_threads(threads_per_rank(1))  # one process: every core, as a rank of one gets
-        problem = replace_problem(Path(args.out), ours, what="--out")
-        if problem:  # before minutes of training
-            raise HpcFedError(problem)
-        cfg = load_config(args.config, args.overrides)
-        result = run(cfg, args.rounds)
-        write_new_or_owned(Path(args.out), json.dumps(result, indent=2) + "\n", ours, what="--out")
-    except HpcFedError as exc:
-        print(f"hpc-fed: error: {exc}", file=sys.stderr)
-        return 2
+    torch.set_num_threads(threads_per_rank(1))  # one process: every core, as a rank of one gets
+    problem = replace_problem(Path(args.out), ours, what="--out")
+    if problem:  # before minutes of training
+        raise UsageError(problem)
+    cfg = load_config(args.config, args.overrides)
+    result = run(cfg, args.rounds)
+    write_new_or_owned(Path(args.out), json.dumps(result, indent=2) + "\n", ours, what="--out")
     print(f"sequential loop: round {result['round_seconds']['median']} s (median); "
           f"{result['share_in_trainer_train']:.0%} inside trainer.train", flush=True)
     return 0

@@ -19,13 +19,13 @@ _STARTED = time.perf_counter()  # before the heavy imports: they are a one-time 
 import argparse  # noqa: E402
 import os  # noqa: E402
 import statistics  # noqa: E402
-import sys  # noqa: E402
 import threading  # noqa: E402
 
 import torch  # noqa: E402
 
 from hpc_fed.bench.stats import (PHASES, cpu_split, ratio, split_round, status_bytes,  # noqa: E402
                                  summarize, thread_cpu_seconds)
+from hpc_fed.errors import UsageError, command  # noqa: E402
 from hpc_fed.launch.threads import usable_cpus  # noqa: E402
 from hpc_fed.runs.federated import FederatedRun  # noqa: E402
 from hpc_fed.runtime.monitor import THREAD_NAME as MONITOR_THREAD  # noqa: E402
@@ -161,10 +161,7 @@ def report(ranks: list[dict], run, one_time: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hpc_fed.config import client_group_size, load_config
-    from hpc_fed.distributed import build_topology, init_distributed, shutdown
-    from hpc_fed.errors import HpcFedError
-    from hpc_fed.runtime.logs import setup_logging
+    from hpc_fed.distributed import shutdown
 
     p = argparse.ArgumentParser(prog="hpc_fed.bench.worker", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -172,37 +169,42 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-plain", action="store_true", help="skip the plain peft + torch step")
     p.add_argument("overrides", nargs="*")
     args = p.parse_args(argv)
-    imported = time.perf_counter()
     try:
-        cfg = load_config(args.config, args.overrides)
-        if cfg.baseline != "none":
-            raise HpcFedError(f"hpc-fed bench measures federated rounds; baseline={cfg.baseline} is "
-                              "not one: drop the baseline override")
-        choice = init_distributed(cfg.distributed)
-        setup_logging(int(os.environ["RANK"]))
-        joined = time.perf_counter()
-        topo = build_topology(client_group_size(cfg, int(os.environ["WORLD_SIZE"])), choice)
-        run = BenchRun(cfg, topo)
-        one_time = {"imports": round(imported - _STARTED, 3), "init_distributed": round(joined - imported, 3),
-                    **run.startup.rounded()}
-        try:
-            mine = run.bench(plain=not args.no_plain)
-            ranks = topo.world.all_gather_object(mine)
-            if topo.is_main:
-                out = report(ranks, run, one_time)
-                run.rundir.write_json("bench.json", out)
-                print(f"hpc-fed bench: {run.rundir.path / 'bench.json'}: round "
-                      f"{out['round_seconds']['median']} s (median), round_efficiency "
-                      f"{out['round_efficiency']}, step_efficiency {out['step_efficiency']}, "
-                      f"aggregation_over_floor {out['aggregation_over_floor']}", flush=True)
-        finally:
-            run.close()
-    except HpcFedError as exc:
-        print(f"hpc-fed: error: {exc}", file=sys.stderr)
-        return 2
-    shutdown()
-    return 0
+        return _measure(args, imported=time.perf_counter())
+    finally:
+        shutdown()
 
+
+@command("hpc-fed bench")
+def _measure(args, imported: float) -> int:
+    from hpc_fed.config import client_group_size, load_config
+    from hpc_fed.distributed import build_topology, init_distributed
+    from hpc_fed.runtime.logs import setup_logging
+
+    cfg = load_config(args.config, args.overrides)
+    if cfg.baseline != "none":
+        raise UsageError(f"hpc-fed bench measures federated rounds; baseline={cfg.baseline} is "
+                         "not one: drop the baseline override")
+    choice = init_distributed(cfg.distributed)
+    setup_logging(int(os.environ["RANK"]))
+    joined = time.perf_counter()
+    topo = build_topology(client_group_size(cfg, int(os.environ["WORLD_SIZE"])), choice)
+    run = BenchRun(cfg, topo)
+    one_time = {"imports": round(imported - _STARTED, 3), "init_distributed": round(joined - imported, 3),
+                **run.startup.rounded()}
+    try:
+        mine = run.bench(plain=not args.no_plain)
+        ranks = topo.world.all_gather_object(mine)
+        if topo.is_main:
+            out = report(ranks, run, one_time)
+            run.rundir.write_json("bench.json", out)
+            print(f"hpc-fed bench: {run.rundir.path / 'bench.json'}: round "
+                  f"{out['round_seconds']['median']} s (median), round_efficiency "
+                  f"{out['round_efficiency']}, step_efficiency {out['step_efficiency']}, "
+                  f"aggregation_over_floor {out['aggregation_over_floor']}", flush=True)
+    finally:
+        run.close()
+    return 0
 
 if __name__ == "__main__":
     from hpc_fed.distributed import exit_process

@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from hpc_fed.errors import HpcFedError
+from hpc_fed.errors import command, print_error
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@command("hpc-fed config")
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
@@ -44,11 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if rest:  # overrides on both sides of --config
         args.overrides += rest
-    try:
-        return {"show": _show, "fields": _fields, "docs": _docs}[args.action](args)
-    except HpcFedError as exc:
-        print(f"hpc-fed: error: {exc}", file=sys.stderr)
-        return 2
+    return {"show": _show, "fields": _fields, "docs": _docs}[args.action](args)
 
 
 def _show(args) -> int:
@@ -76,8 +73,8 @@ def _docs(args) -> int:
     if args.check:
         if Path(args.check).is_file() and Path(args.check).read_text() == page:
             return 0
-        print(f"hpc-fed: {args.check} is not the reference the schema gives; rewrite it with "
-              f"`hpc-fed config docs --out {args.check}`", file=sys.stderr)
+        print_error("hpc-fed config", f"{args.check} is not the reference the schema gives; rewrite "
+                    f"it with `hpc-fed config docs --out {args.check}`")
         return 1
     if args.out:  # an earlier reference is replaced, any other file is left as it is
         ours = starts_with(INTRO.split(" by ")[0].encode())  # the title and "Generated from the schema"

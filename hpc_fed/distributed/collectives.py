@@ -43,6 +43,8 @@ from types import FunctionType
 import torch
 import torch.distributed as dist
 
+from hpc_fed.errors import HpcFedError
+
 log = logging.getLogger(__name__)
 
 STRICT_ENV = "HPC_FED_STRICT_COLLECTIVES"
@@ -61,8 +63,10 @@ COLLECTIVES = (
 _OPS = {"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}
 
 
-class PeerLostError(RuntimeError):
+class PeerLostError(HpcFedError, RuntimeError):
     """A collective failed in transport (a peer died or timed out); shown as one line per rank."""
+
+    exit_code = 1  # a failure of the run, not of what the user typed
 
 
 class StrictCollectiveError(RuntimeError):

@@ -15,7 +15,7 @@ import argparse
 import sys
 
 from hpc_fed.benchmark.matrix import expand, listing, select
-from hpc_fed.errors import HpcFedError
+from hpc_fed.errors import UsageError, command
 from hpc_fed.launch import local
 
 
@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@command("hpc-fed benchmark")
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     from hpc_fed.config import config_argument
@@ -50,22 +51,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--nproc ({args.nproc}) must be >= 1")
     if args.jobs is not None and args.jobs < 1:
         parser.error(f"--jobs ({args.jobs}) must be >= 1")
-    try:
-        matrix = expand(args.config)
-    except HpcFedError as exc:
-        print(f"hpc-fed benchmark: error: {exc}", file=sys.stderr)
-        return 2
+    matrix = expand(args.config)
     n = len(matrix.entries)
     if args.index is not None and not 0 <= args.index < n:
-        print(f"hpc-fed benchmark: error: --index {args.index} is out of range: {args.config} has "
-              f"{n} entries (0..{n - 1}); see --list", file=sys.stderr)
-        return 2
+        raise UsageError(f"--index {args.index} is out of range: {args.config} has {n} entries "
+                         f"(0..{n - 1}); see --list")
     entries = select(matrix.entries, args.only, args.index)
     if not entries:
-        print(f"hpc-fed benchmark: error: no entry of {args.config} matches --only {args.only!r}"
-              + (f" and --index {args.index}" if args.index is not None else "") + "; see --list",
-              file=sys.stderr)
-        return 2
+        raise UsageError(f"no entry of {args.config} matches --only {args.only!r}"
+                         + (f" and --index {args.index}" if args.index is not None else "") + "; see --list")
     nproc = args.nproc or matrix.nproc
     if args.list:
         print(listing("benchmark", matrix, entries, f", {nproc} process(es) each"))
@@ -78,11 +72,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"# [{e.index}] {e.name}")
                 print(local.shell_line(e, matrix.base, nproc))
         return 0
-    try:
-        return local.run_local(matrix, entries, nproc=nproc, force=args.force, jobs=args.jobs).exit_code
-    except HpcFedError as exc:
-        print(f"hpc-fed benchmark: error: {exc}", file=sys.stderr)
-        return 2
+    return local.run_local(matrix, entries, nproc=nproc, force=args.force, jobs=args.jobs).exit_code
 
 
 if __name__ == "__main__":

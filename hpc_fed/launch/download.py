@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hpc_fed.errors import HpcFedError
+from hpc_fed.errors import HpcFedError, command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,20 +102,17 @@ def download_model(args) -> None:
     print("runs without internet load it from this cache: the same HF_HOME, and HF_HUB_OFFLINE=1")
 
 
+@command("hpc-fed download")
 def main(argv: list[str] | None = None) -> int:
     from hpc_fed.config import config_argument
 
     parser = build_parser()
     args = parser.parse_intermixed_args(argv)
-    try:
-        if args.dataset:
-            download_dataset(args)
-        else:
-            args.config = config_argument(args, parser)
-            download_model(args)
-    except HpcFedError as exc:
-        print(f"hpc-fed: error: {exc}", file=sys.stderr)
-        return 2
+    if args.dataset:
+        download_dataset(args)
+    else:
+        args.config = config_argument(args, parser)
+        download_model(args)
     return 0
 
 

@@ -33,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from hpc_fed.errors import HpcFedError
+from hpc_fed.errors import UsageError, command, print_error
 from hpc_fed.runtime.stop import EXIT_STOPPED, STOP_FILE_ENV
 
 
@@ -74,32 +74,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def check(args, command: str = "hpc-fed launch"):
-    """Everything that can be wrong before torchrun starts (HpcFedError naming the fix)."""
+    """Everything that can be wrong before torchrun starts (UsageError naming the fix)."""
     from hpc_fed.config import load_config, require_config
     from hpc_fed.distributed.backend import visible_gpus
     from hpc_fed.launch.plan import check_inputs, check_layout
     from hpc_fed.launch.threads import threads_per_rank
 
     if args.nproc < 1 or args.nnodes < 1:
-        raise HpcFedError(f"--nproc ({args.nproc}) and --nnodes ({args.nnodes}) must be >= 1")
+        raise UsageError(f"--nproc ({args.nproc}) and --nnodes ({args.nnodes}) must be >= 1")
     if args.max_restarts < 0:
-        raise HpcFedError(f"--max-restarts ({args.max_restarts}) must be >= 0")
+        raise UsageError(f"--max-restarts ({args.max_restarts}) must be >= 0")
     if args.nnodes > 1 and not args.rdzv_endpoint:
-        raise HpcFedError(f"--nnodes {args.nnodes} needs --rdzv-endpoint HOST:PORT (a host every node "
+        raise UsageError(f"--nnodes {args.nnodes} needs --rdzv-endpoint HOST:PORT (a host every node "
                           "reaches, e.g. the first node, and a free port on it)")
     bad = [o for o in args.overrides if "=" not in o]
     if bad:
-        raise HpcFedError(f"override {bad[0]!r} is not key=value (e.g. fed.rounds=3)")
+        raise UsageError(f"override {bad[0]!r} is not key=value (e.g. fed.rounds=3)")
     threads_per_rank(args.nproc)  # a malformed OMP_NUM_THREADS, in one line
     cfg = load_config(require_config(args.config, command), args.overrides)
     check_layout(cfg, args.nnodes, args.nproc, visible_gpus())
     problem = check_inputs(cfg, args.nnodes * args.nproc)  # model, data, then output.dir
     if problem:
-        raise HpcFedError(problem)
+        raise UsageError(problem)
     return cfg
 
 
-def outcome(run_dir: Path, since: float, signalled: str | None, failed: str | None) -> int:
+def outcome(run_dir: Path, since: float, signalled: str | None, failed: str | None,
+            prog: str = "hpc-fed launch") -> int:
     """The launcher's exit code and last line, from how the agent ended and what the run
     directory says: 0 done; 75 stopped on request (run the same command again); 1 a failure
     (a rank died or stopped answering; the checkpoint still continues it)."""
@@ -114,16 +115,16 @@ def outcome(run_dir: Path, since: float, signalled: str | None, failed: str | No
         resumes = (info or {}).get("resumes") or (f"from checkpoint {newest.name}" if newest else None)
         later = f"; {run_dir} continues {resumes} when the same command runs again (or --max-restarts)" \
             if resumes else ""
-        print(f"hpc-fed: error: {what}{later}", file=sys.stderr)
+        print_error(prog, f"{what}{later}")
         return 1
     if info:
         how = "abandoned the round in flight" if info.get("abandoned") else "stopped cleanly"
-        print(f"hpc-fed: {how} after round {info.get('stopped_after_round')} of {info.get('rounds')} "
+        print(f"{prog}: {how} after round {info.get('stopped_after_round')} of {info.get('rounds')} "
               f"({info.get('reason')}); {run_dir} keeps its checkpoint: run the same command again to "
               f"continue (exit {EXIT_STOPPED})", file=sys.stderr)
         return EXIT_STOPPED
     if signalled:
-        print(f"hpc-fed: {signalled} before the first checkpoint; run the same command again to "
+        print(f"{prog}: {signalled} before the first checkpoint; run the same command again to "
               f"start over (exit {EXIT_STOPPED})", file=sys.stderr)
         return EXIT_STOPPED
     return 0
@@ -138,7 +139,8 @@ def _failure_line(exc) -> str:
     return "workers failed: " + ", ".join(parts) + " (their output above says why)"
 
 
-def launch(args, run_dir: Path, train_args: list[str], module: str = "hpc_fed.train") -> int:
+def launch(args, run_dir: Path, train_args: list[str], module: str = "hpc_fed.train",
+           prog: str = "hpc-fed launch") -> int:
     """Run torchrun's agent in this process and turn how it ended into an exit code."""
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
@@ -173,18 +175,15 @@ def launch(args, run_dir: Path, train_args: list[str], module: str = "hpc_fed.tr
         signal.signal(signal.SIGUSR2, previous)
         if own_stop_file:
             stop_file.unlink(missing_ok=True)
-    return outcome(run_dir, since, signalled, failed)
+    return outcome(run_dir, since, signalled, failed, prog)
 
 
+@command("hpc-fed launch")
 def main(argv: list[str] | None = None) -> int:
     from hpc_fed.runs.rundir import run_dir_name
 
     args = build_parser().parse_intermixed_args(argv)
-    try:
-        cfg = check(args)
-    except HpcFedError as exc:
-        print(f"hpc-fed: error: {exc}", file=sys.stderr)
-        return 2
+    cfg = check(args)
     run_dir = Path(cfg.output.dir or run_dir_name(cfg))
     overrides = list(args.overrides)
     if not cfg.output.dir:  # named here, so this process knows where the run's outcome lands

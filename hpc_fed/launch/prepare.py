@@ -20,9 +20,9 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from hpc_fed.errors import HpcFedError
+from hpc_fed.errors import UsageError, command
 
-EXIT_BAD, EXIT_DONE = 2, 3
+EXIT_DONE = 3  # the entry is done already: nothing to run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@command("hpc-fed prepare")  # an error exits 2 (HpcFedError.exit_code), as slurm/benchmark.sh expects
 def main(argv: list[str] | None = None) -> int:
     from hpc_fed.config import config_argument, load_config
     from hpc_fed.distributed.backend import visible_gpus
@@ -49,28 +50,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_intermixed_args(argv)
     args.config = config_argument(args, parser)
     bad = [o for o in args.overrides if "=" not in o]
-    try:
-        if bad:
-            raise HpcFedError(f"override {bad[0]!r} is not key=value (e.g. fed.rounds=3)")
-        spec = resolve(args.config, args.index, args.overrides)
+    if bad:
+        raise UsageError(f"override {bad[0]!r} is not key=value (e.g. fed.rounds=3)")
+    spec = resolve(args.config, args.index, args.overrides)
+    cfg = load_config(spec.config, spec.overrides)
+    finished = spec.done or bool(cfg.output.dir and (Path(cfg.output.dir) / "results.json").is_file())
+    if finished and args.force:  # rerun: the finished run is replaced once the new one starts
+        spec = replace(spec, overrides=[*spec.overrides, "output.overwrite=true"])
         cfg = load_config(spec.config, spec.overrides)
-        finished = spec.done or bool(cfg.output.dir and (Path(cfg.output.dir) / "results.json").is_file())
-        if finished and args.force:  # rerun: the finished run is replaced once the new one starts
-            spec = replace(spec, overrides=[*spec.overrides, "output.overwrite=true"])
-            cfg = load_config(spec.config, spec.overrides)
-        # run on the batch node, the first node of the allocation: its GPUs are the nodes' GPUs
-        layout = check_layout(cfg, args.nnodes, args.nproc_per_node, visible_gpus())
-        what = f"entry [{spec.index}] {spec.name}" if spec.index is not None else spec.name
-        if spec.done and not args.force:
-            print(f"hpc-fed prepare: {what} is already done ({cfg.output.dir}/results.json exists); "
-                  "nothing to run (--force, or FORCE=1 for slurm/benchmark.sh, reruns it)", file=sys.stderr)
-            return EXIT_DONE
-        problem = check_inputs(cfg, args.nnodes * args.nproc_per_node)  # model, data, output.dir
-        if problem:
-            raise HpcFedError(problem + " (or FORCE=1 to rerun a finished run)")
-    except HpcFedError as exc:
-        print(f"hpc-fed prepare: error: {exc}", file=sys.stderr)
-        return EXIT_BAD
+    # run on the batch node, the first node of the allocation: its GPUs are the nodes' GPUs
+    layout = check_layout(cfg, args.nnodes, args.nproc_per_node, visible_gpus())
+    what = f"entry [{spec.index}] {spec.name}" if spec.index is not None else spec.name
+    if spec.done and not args.force:
+        print(f"hpc-fed prepare: {what} is already done ({cfg.output.dir}/results.json exists); "
+              "nothing to run (--force, or FORCE=1 for slurm/benchmark.sh, reruns it)", file=sys.stderr)
+        return EXIT_DONE
+    problem = check_inputs(cfg, args.nnodes * args.nproc_per_node)  # model, data, output.dir
+    if problem:
+        raise UsageError(problem + " (or FORCE=1 to rerun a finished run)")
     run_dir = cfg.output.dir or run_dir_name(cfg)
     if not cfg.output.dir:  # named here, so the batch script finds the run's outcome
         spec = replace(spec, overrides=[*spec.overrides, f"output.dir={run_dir}"])

@@ -28,7 +28,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from hpc_fed.errors import HpcFedError
+from hpc_fed.errors import HpcFedError, UsageError, command
 
 
 @dataclass(frozen=True)
@@ -138,13 +138,14 @@ def run_here(args, matrix, entries, tasks: int, report_dir: Path) -> int:
     from hpc_fed.launch.local import run_local
 
     if args.nodes > 1 or args.detach:
-        raise HpcFedError("the local executor runs on this machine and waits: use --nodes 1 and no "
-                          "--detach (or --executor slurm)")
+        raise UsageError("the local executor runs on this machine and waits: use --nodes 1 and no "
+                         "--detach (or --executor slurm)")
     summary = run_local(matrix, entries, nproc=tasks, force=args.force, jobs=args.local_jobs, label="sweep")
     rc = collect(matrix, report_dir)
     return summary.exit_code or rc
 
 
+@command("hpc-fed sweep")
 def main(argv: list[str] | None = None) -> int:
     from hpc_fed.benchmark.matrix import expand, listing, select
     from hpc_fed.config import config_argument, load_config
@@ -154,31 +155,29 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.config = config_argument(args, parser)
+    matrix = expand(args.config)
+    entries = select(matrix.entries, args.only)
+    if not entries:
+        raise UsageError(f"no entry of {args.config} matches --only {args.only!r}; see --list")
+    tasks = args.tasks_per_node or matrix.nproc
+    if args.list:
+        print(listing("sweep", matrix, entries))
+        return 0
+    local = args.executor == "local" or (args.executor == "auto" and not shutil.which("srun"))
+    gpus = visible_gpus() if local else args.gpus_per_node  # SLURM nodes: as requested, if said
+    for e in entries:
+        check_layout(load_config(matrix.base, e.overrides), args.nodes, tasks, gpus)
+    report_dir = Path(args.report_dir or matrix.output_root / "report")
+    if local:
+        return run_here(args, matrix, entries, tasks, report_dir)
+    todo = [e for e in entries if args.force or not e.done]
+    folder = Path(args.folder or matrix.output_root / "submitit")
     try:
-        matrix = expand(args.config)
-        entries = select(matrix.entries, args.only)
-        if not entries:
-            raise HpcFedError(f"no entry of {args.config} matches --only {args.only!r}; see --list")
-        tasks = args.tasks_per_node or matrix.nproc
-        if args.list:
-            print(listing("sweep", matrix, entries))
-            return 0
-        local = args.executor == "local" or (args.executor == "auto" and not shutil.which("srun"))
-        gpus = visible_gpus() if local else args.gpus_per_node  # SLURM nodes: as requested, if said
-        for e in entries:
-            check_layout(load_config(matrix.base, e.overrides), args.nodes, tasks, gpus)
-        report_dir = Path(args.report_dir or matrix.output_root / "report")
-        if local:
-            return run_here(args, matrix, entries, tasks, report_dir)
-        todo = [e for e in entries if args.force or not e.done]
-        folder = Path(args.folder or matrix.output_root / "submitit")
         ex = make_executor(args, folder, tasks, f"hpc-fed-{matrix.name}") if todo else None
-    except HpcFedError as exc:
-        print(f"hpc-fed sweep: error: {exc}", file=sys.stderr)
-        return 2
+    except HpcFedError:
+        raise
     except Exception as exc:  # submitit's own checks (e.g. no srun for --executor slurm)
-        print(f"hpc-fed sweep: error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(f"{type(exc).__name__}: {exc}") from exc
     if not todo:
         print(f"sweep {matrix.name}: all {len(entries)} entries are done; nothing to submit")
         return collect(matrix, report_dir)
@@ -192,8 +191,7 @@ def submit(args, ex, matrix, entries, todo, folder: Path, report_dir: Path, task
     ours = json_with("index", "name", "job_id")  # an earlier sweep's job list
     problem = replace_problem(folder / "sweep.json", ours, what="the job list")
     if problem:
-        print(f"hpc-fed sweep: error: {problem} (or pass another --folder)", file=sys.stderr)
-        return 2
+        raise UsageError(f"{problem} (or pass another --folder)")
     cwd = str(Path.cwd())
     for e in todo:
         e.run_dir.mkdir(parents=True, exist_ok=True)
@@ -206,11 +204,10 @@ def submit(args, ex, matrix, entries, todo, folder: Path, report_dir: Path, task
     try:
         jobs = ex.map_array(run_entry_job, specs)
     except Exception as exc:  # sbatch refused (no controller, bad partition, ...)
-        print(f"hpc-fed sweep: error: submitting {len(todo)} entries to slurm failed: "
-              f"{str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__}"
-              "; check the cluster (sinfo) and --partition, or run here with --executor local",
-              file=sys.stderr)
-        return 2
+        raise UsageError(f"submitting {len(todo)} entries to slurm failed: "
+                         f"{str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__}"
+                         "; check the cluster (sinfo) and --partition, or run here with --executor local"
+                         ) from exc
     record = [{"index": e.index, "name": e.name, "job_id": j.job_id, "log": str(j.paths.stdout)}
               for e, j in zip(todo, jobs)]
     try:

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from hpc_fed.errors import HpcFedError
-from hpc_fed.report.collect import ReportError, collect
+from hpc_fed.errors import UsageError, command
+from hpc_fed.report.collect import collect
 from hpc_fed.report.tables import WRITTEN, by_dataset, condition_warnings, markdown_report, write_csv
 from hpc_fed.runtime.owned import replace_problem
 
@@ -33,34 +33,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@command("hpc-fed report")
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        col = collect(args.run_dirs)
-    except ReportError as exc:
-        print(f"hpc-fed report: error: {exc}", file=sys.stderr)
-        return 2
+    col = collect(args.run_dirs)
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        print(f"hpc-fed report: error: cannot create --out {out}: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(f"cannot create --out {out}: {exc}") from exc
     written = [out / name for name in WRITTEN]
     problems = [p for path in written if (p := replace_problem(path, WRITTEN[path.name], what="--out file"))]
     if problems:
-        print(f"hpc-fed report: error: {problems[0]}", file=sys.stderr)
-        return 2
+        raise UsageError(problems[0])
     write_csv(col, written[0])
     written[1].write_text(markdown_report(col, args.metric))
     if not args.no_plots:
         from hpc_fed.report.plots import write_plots
 
-        try:
-            written += write_plots(col.runs, out, args.metric)
-        except HpcFedError as exc:
-            print(f"hpc-fed report: error: {exc}", file=sys.stderr)
-            return 2
+        written += write_plots(col.runs, out, args.metric)
     datasets = by_dataset(col.runs)
     print(f"runs found: {len(col.runs)} ({len(datasets)} dataset(s): {', '.join(datasets)})"
           + (f"; {len(col.superseded)} superseded by newer identical-tag runs" if col.superseded else ""))

@@ -20,6 +20,7 @@ import yaml
 
 from hpc_fed.benchmark.matrix import TAG_KEYS
 from hpc_fed.data.config import DataConfig
+from hpc_fed.errors import HpcFedError
 from hpc_fed.data.scenarios import SCENARIO_PARAMS, SCENARIOS
 from hpc_fed.fed.methods import REGISTRY
 from hpc_fed.runs import BASELINE_TITLES
@@ -41,7 +42,7 @@ CONDITION_PACKAGES = ("torch", "transformers", "peft", "deepspeed")
 MUST_AGREE = ("base weights", "libraries")
 
 
-class ReportError(Exception):
+class ReportError(HpcFedError):
     """A user-facing problem with the report's inputs (printed, exit code 2)."""
 
 

@@ -37,7 +37,7 @@ def test_eval_into_a_training_runs_folder_is_refused_and_leaves_it_byte_identica
                f"output.dir={trained}")
     assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
     line = proc.stderr.strip().splitlines()[-1]
-    assert line.startswith("hpc-fed: error: output.dir ") and "holds a training run" in line
+    assert line.startswith("hpc-fed eval: error: output.dir ") and "holds a training run" in line
     assert "leave output.dir out for a new runs/eval-<time>" in line
     assert _hashes(trained) == before
 

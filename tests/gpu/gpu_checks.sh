@@ -32,7 +32,7 @@ step() {  # name, expected exit code, command...
     "$@" > "$OUT/$name.log" 2>&1 || rc=$?
     local verdict=ok; [[ $rc == "$want" ]] || verdict=FAILED
     echo "$name: $verdict (exit $rc, want $want, $((SECONDS - start)) s)" | tee -a "$SUMMARY"
-    grep -hE "(accuracy|auc|macro_f1): initial|strict collectives|hpc-fed: error|Error" "$OUT/$name.log" | tail -4 \
+    grep -hE "(accuracy|auc|macro_f1): initial|strict collectives|hpc-fed[a-z -]*: error|Error" "$OUT/$name.log" | tail -4 \
         | sed 's/^/    /' | tee -a "$SUMMARY"
 }
 # 0. build the tiny model once (its pre-fit is not what is measured)

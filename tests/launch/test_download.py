@@ -42,7 +42,7 @@ def test_without_the_network_it_fails_in_seconds_in_one_line(env, offline, probl
                env={**env, "HF_HUB_OFFLINE": "1" if offline else "0"})
     assert proc.returncode == 2 and time.time() - start < 60
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"hpc-fed: error: {problem}")
+    assert len(lines) == 1 and lines[0].startswith(f"hpc-fed download: error: {problem}")
 
 
 def test_local_models_need_no_download(tiny_model_dir, env):

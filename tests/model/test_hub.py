@@ -49,8 +49,8 @@ def test_an_uncached_hub_id_fails_in_seconds_in_one_line(tmp_path, command, offl
     errors = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
     assert len(errors) == 1, proc.stderr[-3000:]
     last = errors[0]
-    assert last.startswith("hpc-fed: error: model.path (hpcfed/not-cached) is a Hub id that is not in the "
-                           "local cache"), last
+    assert last.startswith(f"hpc-fed {command}: error: model.path (hpcfed/not-cached) is a Hub id "
+                           "that is not in the local cache"), last
     assert "hpc-fed download --config" in last
     assert ("HF_HUB_OFFLINE=1 is set" if offline else f"{CLOSED} does not answer") in last
     assert elapsed < 60, elapsed  # measured ~8 s (launch) and ~18 s (train, mostly start-up) on 2 CPU cores

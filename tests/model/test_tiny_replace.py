@@ -18,9 +18,9 @@ def test_force_refuses_a_folder_that_is_not_a_tiny_model(tmp_path):
     (folder / "config.json").write_text("{}")
     proc = cli("make-tiny-model", str(folder), "--force", "--prefit-steps", "0")
     assert proc.returncode == 2
-    assert proc.stderr.strip() == (f"hpc-fed: error: {folder} is not a tiny model hpc_fed built (it has "
-                                   f"no {MANIFEST}), and hpc_fed never replaces or removes such a "
-                                   "folder; choose another folder, or move it away")
+    assert proc.stderr.strip() == (f"hpc-fed make-tiny-model: error: {folder} is not a tiny model "
+                                   f"hpc_fed built (it has no {MANIFEST}), and hpc_fed never replaces "
+                                   "or removes such a folder; choose another folder, or move it away")
     assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) == [
         "chapters", "chapters/one.tex", "config.json"]
     assert (folder / "chapters" / "one.tex").read_text() == "mine"

@@ -116,7 +116,7 @@ def test_kill_9_without_restarts_fails_in_one_line_and_the_rerun_resumes(tiny_mo
     rc, text = proc.wait(timeout=120), log.read_text()
     last = text.strip().splitlines()[-1]
     assert rc == 1, text[-3000:]
-    assert last.startswith("hpc-fed: error: workers failed: rank 1 (signal SIGKILL)"), last
+    assert last.startswith("hpc-fed launch: error: workers failed: rank 1 (signal SIGKILL)"), last
     assert "when the same command runs again" in last
     rc, text = _run(_args(tiny_model_dir, out), tmp_path / "log2.txt")
     assert rc == 0 and "resuming" in text, text[-3000:]
@@ -174,7 +174,7 @@ def test_a_stuck_rank_is_named_with_its_round(tiny_model_dir, tmp_path):
     assert rc == 1 and 2 <= reported_after < 10, text[-3000:]  # watchdog_s - heartbeat_s at least
     line = next(x for x in text.splitlines() if "has not answered" in x)
     assert "rank 1 has not answered" in line and "its last heartbeat was in round" in line
-    assert "hpc-fed: error: rank 1 has not answered" in text.strip().splitlines()[-1]
+    assert "hpc-fed launch: error: rank 1 has not answered" in text.strip().splitlines()[-1]
     stopped = json.loads((out / "stopped.json").read_text())
     assert stopped["failure"] and stopped["resumes"].startswith("from checkpoint round-")
 

@@ -224,7 +224,7 @@ def test_a_rank_whose_main_thread_hangs_is_named_with_its_phase(tiny_model_dir, 
     # the one report: SIGUSR1 is no stop request, and rank 0's leaving is no silence for rank 1
     assert "SIGUSR1" not in text and "has not answered" not in text, text[-3000:]
     last = text.strip().splitlines()[-1]
-    assert rc == 1 and last.startswith(f"hpc-fed: error: rank {hung}'s main thread"), text[-3000:]
+    assert rc == 1 and last.startswith(f"hpc-fed launch: error: rank {hung}'s main thread"), text[-3000:]
     stopped = json.loads((out / "stopped.json").read_text())
     assert stopped["failure"] and stopped["resumes"].startswith("from checkpoint round-")
 
