@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import pytest
 from cli_helpers import ROOT, cli, tiny_matrix
 
+from hpc_fed.errors import UsageError
 from hpc_fed.launch.sweep import submit, torch_env
 
 
@@ -68,11 +69,11 @@ def test_sweep_local_executor_runs_the_matrix_skips_done_and_collects(tiny_model
     assert again.returncode == 0 and "0 done, 2 skipped (already done), 0 failed" in again.stdout
 
 
-def test_a_job_list_hpc_fed_did_not_write_is_refused_before_anything_is_submitted(tmp_path, capsys):
+def test_a_job_list_hpc_fed_did_not_write_is_refused_before_anything_is_submitted(tmp_path):
     folder = tmp_path / "submitit"  # --folder naming a folder with a user's sweep.json
     folder.mkdir()
     (folder / "sweep.json").write_text('{"my": "notes"}')
-    assert submit(SimpleNamespace(nodes=1, detach=True), None, SimpleNamespace(name="m"), [], [],
-                  folder, tmp_path / "report", 1) == 2
-    assert "sweep.json exists and is not a file hpc_fed wrote" in capsys.readouterr().err
+    with pytest.raises(UsageError, match="sweep.json exists and is not a file hpc_fed wrote"):
+        submit(SimpleNamespace(nodes=1, detach=True), None, SimpleNamespace(name="m"), [], [],
+               folder, tmp_path / "report", 1)
     assert (folder / "sweep.json").read_text() == '{"my": "notes"}'
